@@ -1,0 +1,3 @@
+from streamrouter.cli import main
+
+main()

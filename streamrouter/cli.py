@@ -1,0 +1,155 @@
+"""The ``streamrouter`` command: Faust's own CLI with the service's commands added.
+
+streamrouter worker          the Faust worker (broker from STREAMROUTER_BROKER,
+                             model API from ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY)
+streamrouter broker          the embedded Kafka-compatible broker, in the foreground
+streamrouter sim             the simulated Anthropic Messages API
+streamrouter dev             broker + simulator + worker, sample requests, a table
+streamrouter send PROMPT     publish a request (or a JSON request on stdin)
+streamrouter tail            print results as they arrive
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import click
+import faust
+import faust.cli.faust
+from faust.cli import AppCommand, argument, option
+
+from streamrouter.app import create_app
+from streamrouter.client import StreamClient
+from streamrouter.config import Settings, load_policy, load_settings
+from streamrouter.embedded.broker import embedded_broker
+from streamrouter.embedded.demo import run_demo
+from streamrouter.errors import ConfigError
+from streamrouter.events import LLMRequest, LLMResult, Message
+from streamrouter.llm.pricing import PriceTable
+from streamrouter.sim.scenario import Scenario
+from streamrouter.sim.server import serve
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+        policy = load_policy(settings.policy_file)
+        prices = (
+            PriceTable.load(settings.prices_file) if settings.prices_file else PriceTable.default()
+        )
+        if _command(sys.argv[1:]) == "worker" and not os.environ.get("ANTHROPIC_API_KEY"):
+            raise ConfigError(
+                "ANTHROPIC_API_KEY is not set (for the simulator any value will do, "
+                "with ANTHROPIC_BASE_URL pointing at it)"
+            )
+    except ConfigError as exc:
+        print(f"streamrouter: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    app = create_app(settings, policy, prices)
+    _register_commands(app, settings)
+    app.main()
+
+
+def _command(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def _register_commands(app: faust.App, settings: Settings) -> None:
+    @app.command(
+        option("--port", type=int, default=9092, show_default=True, help="Kafka port (0: free)")
+    )
+    async def broker(self: AppCommand, port: int) -> None:
+        """Run the embedded Kafka-compatible broker (tansu, memory storage)."""
+        process, url = embedded_broker(port)
+        with process:
+            await asyncio.to_thread(process.start, 30.0)
+            print(f"streamrouter broker listening on {url}", flush=True)
+            await asyncio.to_thread(process.wait)
+
+    @app.command(
+        option("--host", default="127.0.0.1", show_default=True),
+        option("--port", type=int, default=8080, show_default=True, help="0: a free port"),
+        option("--scenario", type=click_path(), default=None, help="Scenario YAML/JSON file."),
+    )
+    async def sim(self: AppCommand, host: str, port: int, scenario: str | None) -> None:
+        """Run the simulated Anthropic Messages API (POST /v1/messages)."""
+        loaded = Scenario.load(scenario) if scenario else Scenario()
+        async with serve(loaded, host, port) as server:
+            print(f"streamrouter sim listening on {server.url}", flush=True)
+            await asyncio.Event().wait()
+
+    @app.command(
+        option("--scenario", type=click_path(), default=None, help="Scenario for the simulator."),
+        option("--kafka-port", type=int, default=0, help="Broker port (default: a free one)."),
+        option("--serve", is_flag=True, help="Keep running after the demo, until Ctrl-C."),
+    )
+    async def dev(self: AppCommand, scenario: str | None, kafka_port: int, serve: bool) -> None:
+        """Start broker, simulator and worker; send sample requests; print a table."""
+        await run_demo(
+            scenario=Path(scenario) if scenario else None, kafka_port=kafka_port, serve=serve
+        )
+
+    @app.command(
+        argument("prompt", nargs=-1),
+        option("--task-type", default=None, help="Task type (e.g. commit_message)."),
+        option("--tier", default=None, help="Pin a tier (skips routing)."),
+        option("--system", default=None, help="System prompt."),
+        option("--tenant", default="default", show_default=True),
+        option("--max-tokens", type=int, default=1024, show_default=True),
+        option("--id", "request_id", default=None, help="Request id (default: a new UUID)."),
+        option("--wait", type=float, default=0, help="Wait up to N seconds for the result."),
+    )
+    async def send(
+        self: AppCommand,
+        prompt: tuple[str, ...],
+        task_type: str | None,
+        tier: str | None,
+        system: str | None,
+        tenant: str,
+        max_tokens: int,
+        request_id: str | None,
+        wait: float,
+    ) -> None:
+        """Publish a request: the prompt as arguments, or a JSON request on stdin."""
+        if prompt:
+            request = LLMRequest(
+                request_id=request_id or str(uuid.uuid4()),
+                tenant=tenant,
+                task_type=task_type,
+                tier=tier,
+                system=system,
+                messages=[Message(role="user", content=" ".join(prompt))],
+                max_tokens=max_tokens,
+            )
+        else:
+            request = LLMRequest.model_validate_json(sys.stdin.read())
+        async with StreamClient(settings.broker, settings.topics) as client:
+            await client.send(request)
+            print(f"sent {request.request_id} to {settings.topics.requests}", flush=True)
+            if wait:
+                found = await client.wait_for_results([request.request_id], wait)
+                print(_json(found[request.request_id][0]))
+
+    @app.command(
+        option("--from-beginning", is_flag=True, help="Replay the whole result topic first."),
+    )
+    async def tail(self: AppCommand, from_beginning: bool) -> None:
+        """Print results (one JSON object a line) as they arrive, until Ctrl-C."""
+        async with StreamClient(settings.broker, settings.topics) as client:
+            async for result in client.results(from_beginning=from_beginning):
+                print(_json(result), flush=True)
+
+
+def _json(result: LLMResult) -> str:
+    return json.dumps(result.model_dump(mode="json"))
+
+
+def click_path() -> click.Path:
+    return click.Path(exists=True, dir_okay=False)

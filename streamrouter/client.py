@@ -1,0 +1,131 @@
+"""A small Kafka client for users of the service: publish requests, read results.
+
+Used by ``streamrouter send``/``tail``/``dev`` and by the tests; it is what any Kafka
+client would do: produce an Avro (or JSON) request keyed by its ``request_id``, and
+read the result topic. Results are read without a consumer group (every partition
+assigned, from the beginning or the end), so reading never triggers a rebalance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Literal, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import BaseModel
+
+from streamrouter.codec import decode, encode
+from streamrouter.config import Topics
+from streamrouter.events import DeadLetter, LLMRequest, LLMResult
+
+__all__ = ["StreamClient", "bootstrap_servers"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def bootstrap_servers(broker_url: str) -> str:
+    """``kafka://h1:9092;kafka://h2:9092`` (Faust's form) -> ``h1:9092,h2:9092``."""
+    hosts = [part.strip().removeprefix("kafka://") for part in broker_url.split(";")]
+    return ",".join(h for h in hosts if h)
+
+
+class StreamClient:
+    def __init__(self, broker_url: str, topics: Topics) -> None:
+        self._servers = bootstrap_servers(broker_url)
+        self.topics = topics
+        self._producer: AIOKafkaProducer | None = None
+
+    async def __aenter__(self) -> StreamClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self._servers, acks="all")
+            await producer.start()
+            self._producer = producer
+
+    async def stop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def send(self, request: LLMRequest, encoding: Literal["avro", "json"] = "avro") -> None:
+        if encoding == "avro":
+            value = encode(request)
+        else:
+            value = request.model_dump_json(exclude_none=True).encode()
+        await self.send_raw(request.request_id.encode(), value)
+
+    async def send_raw(self, key: bytes | None, value: bytes, topic: str | None = None) -> None:
+        assert self._producer is not None, "start() the client first"
+        await self._producer.send_and_wait(topic or self.topics.requests, value=value, key=key)
+
+    def results(self, *, from_beginning: bool = True) -> AsyncIterator[LLMResult]:
+        return self._read(self.topics.results, LLMResult, from_beginning)
+
+    def dead_letters(self, *, from_beginning: bool = True) -> AsyncIterator[DeadLetter]:
+        return self._read(self.topics.dlq, DeadLetter, from_beginning)
+
+    async def wait_for_results(
+        self, request_ids: Iterable[str], timeout: float
+    ) -> dict[str, list[LLMResult]]:
+        """Every result of these requests, once each has at least one (or TimeoutError)."""
+        wanted = set(request_ids)
+        found: dict[str, list[LLMResult]] = {}
+
+        async def collect() -> None:
+            async for result in self.results():
+                if result.request_id in wanted:
+                    found.setdefault(result.request_id, []).append(result)
+                    if wanted <= found.keys():
+                        return
+
+        await asyncio.wait_for(collect(), timeout)
+        return found
+
+    async def _read(self, topic: str, model: type[M], from_beginning: bool) -> AsyncIterator[M]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+        )
+        await consumer.start()
+        try:
+            partitions = await _wait_for_partitions(consumer, topic)
+            consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+            if from_beginning:
+                await consumer.seek_to_beginning()
+            else:
+                await consumer.seek_to_end()
+            async for record in consumer:
+                yield decode(record.value, model)
+        finally:
+            await consumer.stop()
+
+
+async def _wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    """The topic's partitions; it may not exist until the worker has declared it."""
+    while True:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return set(partitions)
+        await asyncio.sleep(0.5)
+
+
+def request_from_json(text: str) -> LLMRequest:
+    return decode(text.encode(), LLMRequest) if text.lstrip().startswith("{") else _bad(text)
+
+
+def _bad(text: str) -> LLMRequest:
+    raise ValueError(f"expected a JSON object, got {text[:40]!r}")
+
+
+def dumps_result(result: LLMResult) -> str:
+    return json.dumps(result.model_dump(mode="json"), indent=None)

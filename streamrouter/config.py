@@ -1,0 +1,199 @@
+"""Settings (environment) and routing policy (YAML file), validated once at start-up.
+
+Settings are operational: where the broker is, topic names, limits, timeouts. Every
+field is read from ``STREAMROUTER_<FIELD>`` (e.g. ``STREAMROUTER_BROKER``). The Anthropic
+endpoint and key are read by the SDK itself from ``ANTHROPIC_BASE_URL`` and
+``ANTHROPIC_API_KEY`` and never pass through here, so they cannot leak into logs.
+
+The policy is what routing decides with: the ordered tiers, their models, fallback
+chains and escalation thresholds, the task-type map and the confidence weights. The
+defaults below are the policy; ``STREAMROUTER_POLICY_FILE`` points at a YAML file that
+overrides any part of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streamrouter.errors import ConfigError
+from streamrouter.routing.confidence import ConfidenceWeights
+from streamrouter.routing.task_map import DEFAULT_TASK_MAP
+
+__all__ = ["Policy", "Settings", "TierPolicy", "Topics", "load_policy"]
+
+StructuredOutput = Literal["tool", "json_schema"]
+
+
+class TierPolicy(BaseModel):
+    """One tier: its model, the models to fall back to, and when it escalates."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    model: str
+    fallbacks: tuple[str, ...] = ()
+    # Below this combined confidence the answer escalates; None: this tier always answers.
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    # Forced tool use works on the 4.x models; newer ones may need JSON-schema output.
+    structured_output: StructuredOutput = "tool"
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        return (self.model, *self.fallbacks)
+
+
+def _default_tiers() -> tuple[TierPolicy, ...]:
+    return (
+        TierPolicy(name="haiku", model="claude-haiku-4-5", threshold=0.85),
+        TierPolicy(
+            name="sonnet",
+            model="claude-sonnet-4-6",
+            fallbacks=("claude-haiku-4-5",),
+            threshold=0.80,
+        ),
+        TierPolicy(
+            name="opus",
+            model="claude-opus-4-7",
+            fallbacks=("claude-sonnet-4-6", "claude-haiku-4-5"),
+        ),
+    )
+
+
+class Policy(BaseModel):
+    """What routing decides with. Tiers are ordered cheapest first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tiers: tuple[TierPolicy, ...] = Field(default_factory=_default_tiers, min_length=1)
+    task_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TASK_MAP))
+    # The tier whose model classifies requests (default: the cheapest).
+    classifier_tier: str | None = None
+    confidence: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_tier_names(self) -> Policy:
+        names = self.tier_names
+        if len(set(names)) != len(names):
+            raise ValueError(f"tier names must be unique, got {list(names)}")
+        unknown = sorted({t for t in self.task_map.values() if t not in names})
+        if unknown:
+            raise ValueError(f"task_map names unknown tiers {unknown}; tiers are {list(names)}")
+        if self.classifier_tier is not None and self.classifier_tier not in names:
+            raise ValueError(f"classifier_tier {self.classifier_tier!r} is not a tier")
+        ConfidenceWeights.from_mapping(self.confidence)
+        return self
+
+    @property
+    def tier_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tiers)
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return {t.name: t.threshold for t in self.tiers if t.threshold is not None}
+
+    @property
+    def weights(self) -> ConfidenceWeights:
+        return ConfidenceWeights.from_mapping(self.confidence)
+
+    @property
+    def classifier(self) -> TierPolicy:
+        return self.tier(self.classifier_tier or self.tiers[0].name)
+
+    def tier(self, name: str) -> TierPolicy:
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        raise KeyError(name)
+
+
+class Topics(BaseModel):
+    """Topic names, all under one prefix."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prefix: str
+
+    @property
+    def requests(self) -> str:
+        return f"{self.prefix}requests"
+
+    @property
+    def classify(self) -> str:
+        return f"{self.prefix}route.classify"
+
+    def tier(self, name: str) -> str:
+        return f"{self.prefix}tier.{name}"
+
+    @property
+    def completions(self) -> str:
+        return f"{self.prefix}completions"
+
+    @property
+    def results(self) -> str:
+        return f"{self.prefix}results"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}dlq"
+
+
+class Settings(BaseSettings):
+    """Operational settings, from ``STREAMROUTER_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMROUTER_", frozen=True, extra="ignore")
+
+    broker: str = "kafka://127.0.0.1:9092"
+    app_id: str = "streamrouter"
+    topic_prefix: str = "llm."
+    # Every topic the service owns gets this many partitions; the input topic must match.
+    partitions: int = Field(default=4, ge=1)
+    policy_file: Path | None = None
+    prices_file: Path | None = None
+    web_port: int = Field(default=6066, ge=0, le=65535)
+    data_dir: Path = Path("streamrouter-data")
+
+    # Model calls in flight per tier agent (and for the classifier).
+    max_in_flight: int = Field(default=32, ge=1)
+    max_prompt_chars: int = Field(default=200_000, ge=1)
+    max_output_tokens: int = Field(default=21_000, ge=1)
+    model_timeout_s: float = Field(default=60.0, gt=0)
+    model_max_retries: int = Field(default=2, ge=0)
+    cooldown_failures: int = Field(default=3, ge=1)
+    cooldown_s: float = Field(default=30.0, ge=0)
+
+    # Consumer-group timing. Production keeps Kafka's defaults; dev and tests shorten them.
+    kafka_session_timeout_s: float = 60.0
+    kafka_rebalance_timeout_s: float = 60.0
+    kafka_heartbeat_s: float = 3.0
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(prefix=self.topic_prefix)
+
+
+def load_policy(path: Path | None) -> Policy:
+    """The default policy, overridden by the YAML file at ``path`` if given."""
+    if path is None:
+        return Policy()
+    try:
+        raw: Any = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read policy file {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"policy file {path} must hold a mapping")
+    try:
+        return Policy.model_validate(raw)
+    except (ValidationError, ValueError) as exc:
+        raise ConfigError(f"invalid policy file {path}: {exc}") from exc
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(f"invalid STREAMROUTER_* settings: {exc}") from exc

@@ -1,0 +1,136 @@
+"""A child process with a readiness line, a bounded output tail and a safe ``stop()``.
+
+Each process the service starts (broker, simulator, worker) is owned by one of these.
+``start()`` waits for the line that says the process is ready, up to a timeout, and
+fails with the process's last output if it exits or stays silent. ``stop()`` sends
+SIGTERM, then SIGKILL after a grace period; calling it twice is safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+__all__ = ["ManagedProcess", "ProcessStartError", "free_port"]
+
+
+class ProcessStartError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ManagedProcess:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        ready: str,
+        env: Mapping[str, str] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.name = name
+        self._argv = list(argv)
+        self._ready = re.compile(ready)
+        self._env = {**os.environ, **(env or {})}
+        self._log_path = log_path
+        self._tail: deque[str] = deque(maxlen=200)
+        self._match: re.Match[str] | None = None
+        self._ready_event = threading.Event()
+        self._proc: subprocess.Popen[str] | None = None
+        self._pump: threading.Thread | None = None
+
+    def start(self, timeout: float = 60.0) -> re.Match[str]:
+        """Start the process and wait for its readiness line; return the match."""
+        self._proc = subprocess.Popen(
+            self._argv,
+            env=self._env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        self._pump = threading.Thread(target=self._read_output, name=self.name, daemon=True)
+        self._pump.start()
+        if not self._ready_event.wait(timeout) or self._match is None:
+            code = self._proc.poll()
+            self.stop()
+            state = f"exited with {code}" if code is not None else f"not ready in {timeout}s"
+            raise ProcessStartError(f"{self.name} {state}; last output:\n{self.output_tail()}")
+        return self._match
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def output_tail(self, lines: int = 40) -> str:
+        return "\n".join(list(self._tail)[-lines:])
+
+    def wait(self) -> int | None:
+        """Block until the process exits; its exit code."""
+        return self._proc.wait() if self._proc else None
+
+    def kill(self) -> None:
+        """SIGKILL, no grace: for tests of what survives a crash."""
+        self._signal(signal.SIGKILL)
+        if self._proc:
+            self._proc.wait()
+
+    def stop(self, grace: float = 15.0) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._signal(signal.SIGTERM)
+        try:
+            self._proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            self._proc.wait()
+
+    def __enter__(self) -> ManagedProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, sig)  # the whole group: workers may have children
+
+    def _read_output(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        log: IO[str] | None = self._log_path.open("a") if self._log_path else None
+        try:
+            for line in self._proc.stdout:
+                self._tail.append(line.rstrip("\n"))
+                if log:
+                    log.write(line)
+                    log.flush()
+                if self._match is None and (match := self._ready.search(line)):
+                    self._match = match
+                    self._ready_event.set()
+        finally:
+            if log:
+                log.close()
+            self._ready_event.set()  # wake start() if the process ended before it was ready

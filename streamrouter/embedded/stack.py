@@ -1,0 +1,118 @@
+"""The whole embedded stack: broker, simulated API and workers, owned by one object.
+
+Used by ``streamrouter dev`` and by the end-to-end tests. Each part is a separate
+process, as in production: the worker talks to the broker over the Kafka protocol and
+to the simulator over HTTP through the real ``anthropic`` SDK.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Mapping
+from contextlib import ExitStack
+from pathlib import Path
+
+from streamrouter.embedded.broker import embedded_broker
+from streamrouter.embedded.process import ManagedProcess, free_port
+
+__all__ = ["DEV_WORKER_ENV", "EmbeddedStack"]
+
+# Short consumer-group timings: a worker on tansu is ready in seconds, not half a minute.
+DEV_WORKER_ENV = {
+    "STREAMROUTER_KAFKA_SESSION_TIMEOUT_S": "6",
+    "STREAMROUTER_KAFKA_REBALANCE_TIMEOUT_S": "6",
+    "STREAMROUTER_KAFKA_HEARTBEAT_S": "1",
+    "STREAMROUTER_PARTITIONS": "2",
+    "STREAMROUTER_MODEL_TIMEOUT_S": "10",
+}
+
+SIM_API_KEY = "sk-sim-not-a-secret"
+
+
+class EmbeddedStack:
+    def __init__(
+        self,
+        *,
+        scenario: Path | None = None,
+        kafka_port: int = 0,
+        worker_env: Mapping[str, str] | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self._scenario = scenario
+        self._kafka_port = kafka_port
+        self._worker_env = dict(worker_env or {})
+        self._exit = ExitStack()
+        self._tmp = Path(tempfile.mkdtemp(prefix="streamrouter-"))
+        self.log_dir = log_dir or self._tmp
+        self.broker_url = ""
+        self.sim_url = ""
+        self.workers: list[ManagedProcess] = []
+
+    def __enter__(self) -> EmbeddedStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, progress: callable = lambda _msg: None) -> None:  # type: ignore[valid-type]
+        try:
+            progress("starting the embedded broker (tansu)")
+            broker, self.broker_url = embedded_broker(self._kafka_port, self._log("broker"))
+            self._exit.callback(broker.stop)
+            broker.start(timeout=30)
+            progress(f"broker ready at {self.broker_url}")
+            sim = ManagedProcess(
+                "sim",
+                self._streamrouter("sim", "--port", "0", *self._scenario_args()),
+                ready=r"listening on (http://\S+)",
+                log_path=self._log("sim"),
+            )
+            self._exit.callback(sim.stop)
+            self.sim_url = sim.start(timeout=60).group(1)
+            progress(f"simulated Anthropic API ready at {self.sim_url}")
+            progress("starting a worker (first consumer-group join takes a few seconds)")
+            self.start_worker()
+            progress("worker ready")
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_worker(self, timeout: float = 120.0) -> ManagedProcess:
+        index = len(self.workers)
+        worker = ManagedProcess(
+            f"worker-{index}",
+            self._streamrouter("worker", "--loglevel", "info", "--web-port", str(free_port())),
+            ready=r"\[\^Worker\]: Ready",
+            env=self.worker_env(index),
+            log_path=self._log(f"worker-{index}"),
+        )
+        self._exit.callback(worker.stop)
+        self.workers.append(worker)
+        worker.start(timeout=timeout)
+        return worker
+
+    def worker_env(self, index: int = 0) -> dict[str, str]:
+        return {
+            **DEV_WORKER_ENV,
+            "STREAMROUTER_BROKER": self.broker_url,
+            "STREAMROUTER_DATA_DIR": str(self._tmp / f"worker-{index}"),
+            "ANTHROPIC_BASE_URL": self.sim_url,
+            "ANTHROPIC_API_KEY": SIM_API_KEY,
+            **self._worker_env,
+        }
+
+    def stop(self) -> None:
+        """Stop workers first, then the simulator, then the broker. Safe to call twice."""
+        self._exit.close()
+
+    def _scenario_args(self) -> list[str]:
+        return ["--scenario", str(self._scenario)] if self._scenario else []
+
+    def _log(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    @staticmethod
+    def _streamrouter(*args: str) -> list[str]:
+        return [sys.executable, "-m", "streamrouter", *args]

@@ -1,0 +1,201 @@
+"""The event types, as pydantic mirrors of the Avro records in ``schemas/``.
+
+The ``.avsc`` files are the contract; these models are their Python face (the tests check
+that field names, required fields, defaults and enum symbols agree). Wire encoding lives
+in :mod:`streamrouter.codec`.
+
+Conventions: models are frozen (fields cannot be reassigned: derive a new event with
+``model_copy(update=...)``, and treat the lists and dicts inside as read-only too); Avro
+enums are ``Literal`` strings; ``timestamp-millis`` fields are timezone-aware UTC
+``datetime`` values truncated to the millisecond, and accept a ``datetime``, epoch
+milliseconds, or an ISO-8601 string (no offset means UTC).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+__all__ = [
+    "Attempt",
+    "AttemptOutcome",
+    "Complexity",
+    "DeadLetter",
+    "ErrorInfo",
+    "Escalation",
+    "LLMRequest",
+    "LLMResult",
+    "Message",
+    "MessageRole",
+    "Record",
+    "RequestMode",
+    "ResultStatus",
+    "Route",
+    "RouteStrategy",
+    "UtcDatetime",
+    "WorkItem",
+]
+
+MessageRole = Literal["user", "assistant"]
+RequestMode = Literal["route", "orchestrate"]
+RouteStrategy = Literal["task_map", "classifier", "bypass", "pinned", "orchestrator"]
+Complexity = Literal["simple", "medium", "hard"]
+AttemptOutcome = Literal[
+    "classified",
+    "answered",
+    "escalated",
+    "rate_limited",
+    "overloaded",
+    "failed",
+    "planned",
+    "synthesized",
+]
+ResultStatus = Literal["ok", "error"]
+
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+
+# Avro int / long ranges, so that a valid model always encodes.
+_Int32 = Annotated[int, Field(ge=-(2**31), le=_INT32_MAX)]
+_Int64 = Annotated[int, Field(ge=-(2**63), le=_INT64_MAX)]
+_TokenCount = Annotated[int, Field(ge=0, le=_INT32_MAX)]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _to_utc_millis(value: Any) -> Any:
+    """Normalise a timestamp-millis input; anything unrecognised is left to pydantic."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = _EPOCH + timedelta(milliseconds=int(value))
+        elif isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if isinstance(value, datetime):
+            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+    except (OverflowError, ValueError) as exc:  # inf, nan, beyond year 9999, not ISO-8601
+        raise ValueError(f"not a timestamp (epoch millis or ISO-8601): {value!r}") from exc
+    return value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_to_utc_millis)]
+"""An Avro ``timestamp-millis``: aware UTC datetime, millisecond precision."""
+
+
+class Record(BaseModel):
+    """Base of every model that mirrors an Avro record of the same name."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Message(Record):
+    role: MessageRole
+    content: str
+
+
+class LLMRequest(Record):
+    request_id: str = Field(min_length=1)
+    tenant: str = "default"
+    task_type: str | None = None
+    mode: RequestMode = "route"
+    tier: str | None = None
+    system: str | None = None
+    messages: list[Message] = Field(default_factory=list)
+    max_tokens: int = Field(default=1024, ge=1, le=_INT32_MAX)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    created_at: UtcDatetime | None = None
+
+    @property
+    def last_user_text(self) -> str:
+        """The content of the last user message ("" if there is none)."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return ""
+
+    @property
+    def prompt_chars(self) -> int:
+        """Characters in the system prompt plus every message."""
+        return len(self.system or "") + sum(len(m.content) for m in self.messages)
+
+
+class Route(Record):
+    strategy: RouteStrategy
+    complexity: Complexity | None = None
+    reason: str = ""
+
+
+class Attempt(Record):
+    tier: str
+    model: str
+    outcome: AttemptOutcome
+    input_tokens: _TokenCount = 0
+    output_tokens: _TokenCount = 0
+    cache_read_input_tokens: _TokenCount = 0
+    cache_creation_input_tokens: _TokenCount = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    confidence: float | None = None
+    subtask_id: str | None = None
+
+
+class ErrorInfo(Record):
+    type: str
+    message: str
+
+
+class Escalation(Record):
+    """What a tier hands to the next one when its answer was not confident enough."""
+
+    from_tier: str
+    answer: str
+    reasoning: str = ""
+    confidence: float
+
+
+class WorkItem(Record):
+    """Internal: a request in flight on the classify and tier topics."""
+
+    request: LLMRequest
+    route: Route | None = None
+    tier: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    escalation: Escalation | None = None
+    received_at: UtcDatetime
+
+    @property
+    def total_cost_usd(self) -> float:
+        """Cost of every attempt so far, in US dollars."""
+        return sum(a.cost_usd for a in self.attempts)
+
+
+class LLMResult(Record):
+    request_id: str
+    tenant: str
+    status: ResultStatus
+    answer: str | None = None
+    tier: str | None = None
+    model: str | None = None
+    confidence: float | None = None
+    route: Route | None = None
+    escalated: bool = False
+    fallback_used: bool = False
+    attempts: list[Attempt] = Field(default_factory=list)
+    total_cost_usd: float = 0.0
+    total_latency_ms: float = 0.0
+    error: ErrorInfo | None = None
+    trace_id: str | None = None
+    completed_at: UtcDatetime
+
+
+class DeadLetter(Record):
+    key: bytes | None = None
+    value: bytes
+    topic: str
+    partition: _Int32
+    offset: _Int64
+    error_type: str
+    error_message: str
+    failed_at: UtcDatetime

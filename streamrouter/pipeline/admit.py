@@ -1,0 +1,94 @@
+"""Admission: the first thing that happens to bytes arriving on the requests topic.
+
+Pure: it gets the raw record and a way to ask whether a request id was seen before,
+and returns what to do. Nothing here sends, logs or raises for bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from streamrouter.codec import decode
+from streamrouter.config import Policy
+from streamrouter.errors import InvalidEventError
+from streamrouter.events import DeadLetter, LLMRequest, WorkItem
+from streamrouter.routing.decide import choose_route
+from streamrouter.routing.validate import RequestLimits, validate_request
+
+__all__ = ["Admission", "Duplicate", "Rekey", "SourceRecord", "Unsupported", "admit"]
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    key: bytes | None
+    value: bytes
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Seen before: no model call, no second result."""
+
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Rekey:
+    """The record's key is not its request id: republish it keyed by the request id,
+    so that all of a request's events (and its de-duplication entry) share a partition."""
+
+    request: LLMRequest
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A valid request this version cannot serve; it ends in an error result."""
+
+    work: WorkItem
+    reason: str
+
+
+Admission = WorkItem | DeadLetter | Duplicate | Rekey | Unsupported
+
+
+def admit(
+    record: SourceRecord,
+    *,
+    seen: Callable[[str], bool],
+    policy: Policy,
+    limits: RequestLimits,
+    now: datetime,
+) -> Admission:
+    try:
+        request = decode(record.value, LLMRequest)
+        validate_request(request, limits, policy.tier_names)
+    except InvalidEventError as exc:
+        return _dead_letter(record, exc, now)
+    if record.key != request.request_id.encode():
+        return Rekey(request)
+    if seen(request.request_id):
+        return Duplicate(request.request_id)
+    work = WorkItem(request=request, received_at=now)
+    if request.mode != "route":
+        return Unsupported(work, f"mode {request.mode!r} is not served by this version")
+    decision = choose_route(request, policy.task_map)
+    if decision is None:
+        return work
+    return work.model_copy(update={"tier": decision.tier, "route": decision.route})
+
+
+def _dead_letter(record: SourceRecord, exc: InvalidEventError, now: datetime) -> DeadLetter:
+    return DeadLetter(
+        key=record.key,
+        value=record.value,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        error_type=exc.error_type,
+        error_message=str(exc),
+        failed_at=now,
+    )

@@ -1,0 +1,78 @@
+"""Answering: one tier answers, or escalates to the next tier when it is unsure.
+
+The confidence that decides combines the model's self-report with heuristics on the
+response (:mod:`streamrouter.routing.confidence`). The top tier always answers. When
+every model of the tier's fallback chain fails, the request ends in an error result.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from streamrouter.events import Escalation, LLMResult, WorkItem
+from streamrouter.llm.fallback import ChainExhaustedError, call_with_fallback
+from streamrouter.pipeline.context import PipelineContext
+from streamrouter.prompts import answer_call
+from streamrouter.results import (
+    attempt_for_reply,
+    attempts_for_failures,
+    error_result,
+    ok_result,
+)
+from streamrouter.routing.answer import parse_answer
+from streamrouter.routing.confidence import ResponseSignals, combine_confidence
+from streamrouter.routing.escalation import escalate_if_unsure
+
+__all__ = ["answer"]
+
+
+async def answer(work: WorkItem, ctx: PipelineContext, now: datetime) -> WorkItem | LLMResult:
+    """Return the work item for the next tier (escalation) or the final result."""
+    assert work.tier is not None, "answer() needs a routed work item"
+    tier = ctx.policy.tier(work.tier)
+    call = answer_call(work.request, work.escalation, tier.structured_output)
+    try:
+        outcome = await call_with_fallback(ctx.gateway, ctx.cooldowns, tier.chain, call)
+    except ChainExhaustedError as exc:
+        failed = work.model_copy(
+            update={"attempts": [*work.attempts, *attempts_for_failures(tier.name, exc.failures)]}
+        )
+        return error_result(failed, error_type=exc.error_type, message=str(exc), now=now)
+
+    reply = outcome.reply
+    parsed = parse_answer(reply.content)
+    signals = ResponseSignals.from_parsed(
+        parsed,
+        stop_reason=reply.stop_reason,
+        output_tokens=reply.usage.output_tokens,
+        max_tokens=work.request.max_tokens,
+    )
+    confidence = combine_confidence(signals, ctx.policy.weights)
+    next_tier = escalate_if_unsure(
+        tier.name, confidence, ctx.policy.thresholds, ctx.policy.tier_names
+    )
+    attempts = [
+        *work.attempts,
+        *attempts_for_failures(tier.name, outcome.failures),
+        attempt_for_reply(tier.name, reply, "escalated" if next_tier else "answered", confidence),
+    ]
+    if next_tier is not None:
+        escalation = Escalation(
+            from_tier=tier.name,
+            answer=parsed.answer,
+            reasoning=parsed.reasoning,
+            confidence=confidence,
+        )
+        return work.model_copy(
+            update={"tier": next_tier, "escalation": escalation, "attempts": attempts}
+        )
+    done = work.model_copy(update={"attempts": attempts})
+    return ok_result(
+        done,
+        tier=tier.name,
+        model=reply.model,
+        answer=parsed.answer,
+        confidence=confidence,
+        fallback_used=outcome.fallback_used,
+        now=now,
+    )

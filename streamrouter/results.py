@@ -1,0 +1,74 @@
+"""Assembling attempts and results from what happened. Pure: no I/O, no clock reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from streamrouter.events import Attempt, ErrorInfo, LLMResult, WorkItem
+from streamrouter.llm.client import ModelReply
+from streamrouter.llm.fallback import FailedCall
+
+__all__ = ["attempt_for_reply", "attempts_for_failures", "error_result", "ok_result"]
+
+
+def attempt_for_reply(
+    tier: str, reply: ModelReply, outcome: str, confidence: float | None = None
+) -> Attempt:
+    return Attempt(
+        tier=tier,
+        model=reply.model,
+        outcome=outcome,
+        input_tokens=reply.usage.input_tokens,
+        output_tokens=reply.usage.output_tokens,
+        cache_read_input_tokens=reply.usage.cache_read_input_tokens,
+        cache_creation_input_tokens=reply.usage.cache_creation_input_tokens,
+        cost_usd=reply.cost_usd,
+        latency_ms=reply.latency_ms,
+        confidence=confidence,
+    )
+
+
+def attempts_for_failures(tier: str, failures: Iterable[FailedCall]) -> list[Attempt]:
+    return [Attempt(tier=tier, model=f.model, outcome=f.error.outcome) for f in failures]
+
+
+def ok_result(
+    work: WorkItem,
+    *,
+    tier: str,
+    model: str,
+    answer: str,
+    confidence: float,
+    fallback_used: bool,
+    now: datetime,
+) -> LLMResult:
+    return _result(
+        work,
+        now,
+        status="ok",
+        answer=answer,
+        tier=tier,
+        model=model,
+        confidence=confidence,
+        fallback_used=fallback_used,
+    )
+
+
+def error_result(work: WorkItem, *, error_type: str, message: str, now: datetime) -> LLMResult:
+    return _result(work, now, status="error", error=ErrorInfo(type=error_type, message=message))
+
+
+def _result(work: WorkItem, now: datetime, **fields: object) -> LLMResult:
+    attempts = list(work.attempts)
+    return LLMResult(
+        request_id=work.request.request_id,
+        tenant=work.request.tenant,
+        route=work.route,
+        escalated=any(a.outcome == "escalated" for a in attempts),
+        attempts=attempts,
+        total_cost_usd=sum(a.cost_usd for a in attempts),
+        total_latency_ms=(now - work.received_at).total_seconds() * 1000,
+        completed_at=now,
+        **fields,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,210 @@
+"""The confidence that decides escalation: the self-report combined with response heuristics.
+
+Self-reported confidence is noisy, so ``combine_confidence`` shrinks it toward a prior and
+subtracts penalties for signs of a weak answer: a ``max_tokens`` stop, hedging words, an
+abnormally short or long answer, an ignored answer format, extra tool calls. The weights are
+a ``ConfidenceWeights`` loaded from the policy file (``ConfidenceWeights.from_mapping``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+from streamrouter.routing.answer import ParsedAnswer
+
+__all__ = [
+    "HEDGING_WORDS",
+    "ConfidenceWeights",
+    "ResponseSignals",
+    "combine_confidence",
+    "count_hedges",
+]
+
+HEDGING_WORDS: Final = (
+    "i think",
+    "not sure",
+    "might",
+    "maybe",
+    "possibly",
+    "probably",
+    "unclear",
+    "i'm not certain",
+    "it depends",
+    "cannot determine",
+)
+
+_HEDGE_PATTERN: Final = re.compile(
+    r"(?<!\w)(?:"
+    + "|".join(
+        r"\s+".join(re.escape(word) for word in phrase.split())
+        for phrase in sorted(HEDGING_WORDS, key=len, reverse=True)
+    )
+    + r")(?!\w)",
+    re.IGNORECASE,
+)
+
+CHARS_PER_TOKEN: Final = 4
+"""Rough characters per output token, to compare an answer's length with ``max_tokens``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfidenceWeights:
+    """How ``combine_confidence`` weighs each signal. Every penalty is subtracted once.
+
+    Defaults are a starting point, to be tuned against labelled data.
+    """
+
+    self_report: float = 0.9
+    """Weight of the self-reported confidence; the rest goes to ``prior`` (shrinkage)."""
+    prior: float = 0.5
+    """Confidence assumed when the model reported none (and the shrinkage target)."""
+    max_tokens_penalty: float = 0.3
+    """The answer was cut off: ``stop_reason == "max_tokens"`` or output hit ``max_tokens``."""
+    hedging_penalty: float = 0.05
+    """Per hedging phrase (``HEDGING_WORDS``) found in the answer ..."""
+    hedging_cap: float = 0.15
+    """... up to this much in total."""
+    missing_answer: float = 0.0
+    """The confidence, with nothing else considered, of an empty or blank answer."""
+    min_answer_chars: int = 3
+    """An answer shorter than this (stripped) is abnormally short ..."""
+    short_answer_penalty: float = 0.1
+    """... and costs this much."""
+    max_answer_ratio: float = 0.9
+    """An answer longer than this share of ``max_tokens * 4`` characters is abnormally long
+    (unless the max_tokens penalty already applies) ..."""
+    long_answer_penalty: float = 0.1
+    """... and costs this much."""
+    no_tool_call_penalty: float = 0.1
+    """The model ignored the answer format: no tool call and no structured self-report."""
+    extra_tool_calls_penalty: float = 0.05
+    """The response made more than one tool call (the forced tool should be the only one)."""
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            expected = int if field.name == "min_answer_chars" else (int, float)
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise ValueError(f"confidence weight {field.name} must be a number: {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"confidence weight {field.name} must be >= 0: {value!r}")
+        for name in ("self_report", "prior", "missing_answer"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"confidence weight {name} must be in [0, 1]")
+        if self.max_answer_ratio == 0:
+            raise ValueError("confidence weight max_answer_ratio must be > 0")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ConfidenceWeights:
+        """Build from a policy-file mapping; missing keys keep their defaults.
+
+        Unknown keys (a typo would silently keep a default) and invalid values raise
+        ``ValueError`` naming the key.
+        """
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown confidence weight(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseSignals:
+    """What ``combine_confidence`` looks at in one model response."""
+
+    self_confidence: float | None
+    answer: str
+    stop_reason: str | None
+    output_tokens: int
+    max_tokens: int
+    tool_calls: int
+
+    @classmethod
+    def from_parsed(
+        cls,
+        parsed: ParsedAnswer,
+        *,
+        stop_reason: str | None,
+        output_tokens: int,
+        max_tokens: int,
+    ) -> ResponseSignals:
+        """Signals of a parsed answer plus the response's ``stop_reason`` and usage."""
+        return cls(
+            self_confidence=parsed.self_confidence,
+            answer=parsed.answer,
+            stop_reason=stop_reason,
+            output_tokens=output_tokens,
+            max_tokens=max_tokens,
+            tool_calls=parsed.tool_calls,
+        )
+
+
+def count_hedges(text: str) -> int:
+    """How many hedging phrases ``text`` contains (whole words, any case, repeats count)."""
+    return len(_HEDGE_PATTERN.findall(text.replace("\u2019", "'")))
+
+
+def combine_confidence(
+    signals: ResponseSignals, weights: ConfidenceWeights = ConfidenceWeights()
+) -> float:
+    """The confidence in [0, 1] that decides escalation. Deterministic.
+
+    With ``w = weights``, ``s = signals`` and ``answer = s.answer.strip()``::
+
+        if not answer: return w.missing_answer
+        base = w.self_report * s.self_confidence + (1 - w.self_report) * w.prior
+               (or w.prior when there is no self-report)
+        truncated = s.stop_reason == "max_tokens"
+                    or (s.max_tokens > 0 and s.output_tokens >= s.max_tokens)
+        penalty = w.max_tokens_penalty                  if truncated
+                + min(w.hedging_penalty * hedges, w.hedging_cap)
+                + w.short_answer_penalty                if len(answer) < w.min_answer_chars
+                + w.long_answer_penalty                 if not truncated and s.max_tokens > 0
+                      and len(answer) > w.max_answer_ratio * s.max_tokens * 4
+                + w.no_tool_call_penalty                if s.tool_calls == 0
+                                                        and s.self_confidence is None
+                + w.extra_tool_calls_penalty            if s.tool_calls > 1
+        return clamp(base - penalty, 0, 1)
+
+    A self-report outside [0, 1] is clamped first; a NaN one counts as no self-report.
+    """
+    answer = signals.answer.strip()
+    if not answer:
+        return weights.missing_answer
+
+    self_confidence = signals.self_confidence
+    if self_confidence is None or math.isnan(self_confidence):
+        self_confidence = None
+        base = weights.prior
+    else:
+        reported = _clamp(self_confidence)
+        base = weights.self_report * reported + (1 - weights.self_report) * weights.prior
+
+    truncated = signals.stop_reason == "max_tokens" or (
+        signals.max_tokens > 0 and signals.output_tokens >= signals.max_tokens
+    )
+    penalty = 0.0
+    if truncated:
+        penalty += weights.max_tokens_penalty
+    penalty += min(weights.hedging_penalty * count_hedges(answer), weights.hedging_cap)
+    if len(answer) < weights.min_answer_chars:
+        penalty += weights.short_answer_penalty
+    if (
+        not truncated
+        and signals.max_tokens > 0
+        and len(answer) > weights.max_answer_ratio * signals.max_tokens * CHARS_PER_TOKEN
+    ):
+        penalty += weights.long_answer_penalty
+    if signals.tool_calls == 0 and self_confidence is None:
+        penalty += weights.no_tool_call_penalty
+    if signals.tool_calls > 1:
+        penalty += weights.extra_tool_calls_penalty
+    return _clamp(base - penalty)
+
+
+def _clamp(value: float) -> float:
+    return min(1.0, max(0.0, value))

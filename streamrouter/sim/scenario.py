@@ -1,0 +1,201 @@
+"""The simulator's scenario: latency and an ordered list of rules, validated once at load.
+
+A scenario file (YAML or JSON) looks like::
+
+    latency_ms: {mean: 40, jitter: 10}
+    rules:                        # first rule whose regex matches the last user message wins
+      - match: "(?i)commit message"
+        model: "claude-haiku-*"   # optional fnmatch glob on the requested model
+        answer: "fix: handle empty input"
+        confidence: 0.95
+      - match: "BUSY"
+        error: overloaded         # rate_limited | overloaded | server_error | timeout
+        times: 2                  # fail the first 2 matching calls, then fall through
+
+``Scenario`` is immutable; how often an error rule has fired lives in ``RuleCounters``,
+which ``select_rule`` consults and updates.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from streamrouter.errors import ConfigError
+
+__all__ = [
+    "Complexity",
+    "ErrorKind",
+    "Latency",
+    "Rule",
+    "RuleCounters",
+    "Scenario",
+    "StopReason",
+    "select_rule",
+]
+
+Complexity = Literal["simple", "medium", "hard"]
+ErrorKind = Literal["rate_limited", "overloaded", "server_error", "timeout"]
+StopReason = Literal[
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "tool_use",
+    "pause_turn",
+    "refusal",
+    "model_context_window_exceeded",
+]
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+class Latency(BaseModel):
+    """Simulated latency in milliseconds: ``mean`` plus a uniform draw in ±``jitter``."""
+
+    model_config = _FROZEN
+
+    mean: float = Field(default=0.0, ge=0)
+    jitter: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_number(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"mean": value}
+        return value
+
+    def sample_seconds(self, rng: random.Random) -> float:
+        """One latency draw, in seconds, never negative."""
+        jitter = rng.uniform(-self.jitter, self.jitter) if self.jitter else 0.0
+        return max(0.0, self.mean + jitter) / 1000.0
+
+
+class Rule(BaseModel):
+    """One scenario rule. ``match`` is a regex searched in the last user message's text."""
+
+    model_config = _FROZEN
+
+    match: str
+    model: str | None = None
+    answer: str | None = None
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    complexity: Complexity | None = None
+    stop_reason: StopReason | None = None
+    output_tokens: int | None = Field(default=None, ge=0)
+    error: ErrorKind | None = None
+    times: int | None = Field(default=None, ge=1)
+    retry_after: float = Field(default=1.0, ge=0)
+    latency_ms: Latency | None = None
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from exc
+        return pattern
+
+    @model_validator(mode="after")
+    def _times_needs_error(self) -> Rule:
+        if self.times is not None and self.error is None:
+            raise ValueError("'times' only applies to a rule with an 'error'")
+        return self
+
+    def matches(self, model: str, last_user_text: str) -> bool:
+        """Whether the regex finds the text and the optional glob matches the model."""
+        if self.model is not None and not fnmatchcase(model, self.model):
+            return False
+        return re.search(self.match, last_user_text) is not None
+
+
+class Scenario(BaseModel):
+    """The whole scenario. ``Scenario()`` is the empty one: no latency, no rules."""
+
+    model_config = _FROZEN
+
+    latency_ms: Latency = Latency()
+    rules: tuple[Rule, ...] = ()
+
+    @classmethod
+    def from_data(cls, data: Any, *, source: str = "scenario") -> Scenario:
+        """Validate already-parsed data; every problem is a ``ConfigError`` naming the field."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping at the top level")
+        if "replay" in data:
+            raise ConfigError(f"{source}: replay: replay mode is not supported yet")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: {_describe(exc)}") from exc
+
+    @classmethod
+    def load(cls, path: str | Path) -> Scenario:
+        """Read a YAML or JSON scenario file (``.json`` is parsed as JSON, anything else YAML)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read scenario file {path}: {exc}") from exc
+        try:
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise ConfigError(
+                f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"
+            ) from exc
+        return cls.from_data(data, source=str(path))
+
+
+def _describe(exc: ValidationError) -> str:
+    """``rules[1].error: Input should be ...; ...`` from a pydantic error."""
+    problems = []
+    for error in exc.errors():
+        loc = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"])
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        message = message.removeprefix("Value error, ")
+        problems.append(f"{loc.lstrip('.') or '(top level)'}: {message}")
+    return "; ".join(problems)
+
+
+class RuleCounters:
+    """How many times each error rule with ``times`` has fired (by rule index)."""
+
+    def __init__(self) -> None:
+        self._fired: dict[int, int] = {}
+
+    def fired(self, index: int) -> int:
+        return self._fired.get(index, 0)
+
+    def record(self, index: int) -> None:
+        self._fired[index] = self.fired(index) + 1
+
+    def reset(self) -> None:
+        self._fired.clear()
+
+
+def select_rule(
+    scenario: Scenario, counters: RuleCounters, model: str, last_user_text: str
+) -> Rule | None:
+    """The first rule that matches, or None.
+
+    An error rule with ``times: N`` matches only its first N calls (each one is recorded in
+    ``counters``); after that the rules below it are tried.
+    """
+    for index, rule in enumerate(scenario.rules):
+        if not rule.matches(model, last_user_text):
+            continue
+        if rule.times is not None:
+            if counters.fired(index) >= rule.times:
+                continue
+            counters.record(index)
+        return rule
+    return None

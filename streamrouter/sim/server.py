@@ -1,0 +1,288 @@
+"""The simulated Anthropic Messages API over HTTP (aiohttp): a thin shell around ``reply``.
+
+Endpoints:
+
+* ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``, like the real API;
+* ``GET /_sim/calls`` (every ``/v1/messages`` call so far: model, kind, last_user, status;
+  status is null for a ``timeout`` call, which never answers) and ``POST /_sim/reset``;
+* ``GET /healthz``.
+
+``SimServer`` owns the listening server (``start``/``stop``, or ``async with``);
+``serve`` is the context-manager shorthand; ``run_sim`` runs one until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from streamrouter.sim.reply import (
+    SimRequest,
+    api_error_body,
+    build_message,
+    error_response,
+    last_user_text,
+    parse_count_request,
+    parse_request,
+)
+from streamrouter.sim.scenario import RuleCounters, Scenario, select_rule
+
+__all__ = ["SimServer", "create_app", "run_sim", "serve"]
+
+HANG_SECONDS = 600.0  # a ``timeout`` rule: far longer than any sane client timeout
+SHUTDOWN_TIMEOUT = 2.0
+
+
+@dataclass
+class _SimState:
+    scenario: Scenario
+    counters: RuleCounters = field(default_factory=RuleCounters)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.counters.reset()
+        self.rng.seed(0)
+
+
+_STATE = web.AppKey("streamrouter_sim_state", _SimState)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:24]}"
+
+
+def _authenticated(request: web.Request) -> bool:
+    """Any non-empty ``x-api-key``, or ``Authorization: Bearer <token>``.
+
+    The installed anthropic SDK (2.14) sends ``api_key`` as a Bearer token.
+    """
+    if request.headers.get("x-api-key", "").strip():
+        return True
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
+
+
+def _error(status: int, error_type: str, message: str, request_id: str) -> web.Response:
+    body = api_error_body(error_type, message, request_id)
+    return web.json_response(body, status=status, headers={"request-id": request_id})
+
+
+async def _read_json(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        return None
+
+
+def _record(
+    state: _SimState, body: Any, sim_request: SimRequest | None, status: int | None
+) -> None:
+    if sim_request is not None:
+        model: Any = sim_request.model
+        kind, last_user = sim_request.kind, sim_request.last_user
+    else:
+        body = body if isinstance(body, dict) else {}
+        messages = body.get("messages")
+        model, kind = body.get("model"), "text"
+        last_user = last_user_text(messages) if isinstance(messages, list) else ""
+    state.calls.append({"model": model, "kind": kind, "last_user": last_user, "status": status})
+
+
+async def _hang(state: _SimState) -> None:
+    """Sleep like a stuck upstream, until the server stops (or the client goes away)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(state.stopping.wait(), HANG_SECONDS)
+
+
+async def _messages(request: web.Request) -> web.Response:
+    state = request.app[_STATE]
+    request_id = _new_id("req_")
+    body = await _read_json(request)
+    try:
+        sim_request: SimRequest | None = parse_request(body)
+        problem = ""
+    except ValueError as exc:
+        sim_request, problem = None, str(exc)
+    if not _authenticated(request):
+        _record(state, body, sim_request, 401)
+        return _error(401, "authentication_error", "invalid x-api-key", request_id)
+    if sim_request is None:
+        _record(state, body, None, 400)
+        return _error(400, "invalid_request_error", problem, request_id)
+
+    rule = select_rule(state.scenario, state.counters, sim_request.model, sim_request.last_user)
+    latency = state.scenario.latency_ms
+    if rule is not None and rule.latency_ms is not None:
+        latency = rule.latency_ms
+    delay = latency.sample_seconds(state.rng)
+    if rule is not None and rule.error == "timeout":
+        _record(state, body, sim_request, None)
+        await _hang(state)
+        return _error(500, "api_error", "simulated timeout ended by shutdown", request_id)
+    if rule is not None and rule.error is not None:
+        status, error_body, headers = error_response(rule.error, rule.retry_after, request_id)
+        _record(state, body, sim_request, status)
+        await asyncio.sleep(delay)
+        return web.json_response(
+            error_body, status=status, headers={"request-id": request_id, **headers}
+        )
+    message = build_message(
+        sim_request, rule, message_id=_new_id("msg_"), tool_use_id=_new_id("toolu_")
+    )
+    _record(state, body, sim_request, 200)
+    await asyncio.sleep(delay)
+    return web.json_response(message, headers={"request-id": request_id})
+
+
+async def _count_tokens(request: web.Request) -> web.Response:
+    request_id = _new_id("req_")
+    if not _authenticated(request):
+        return _error(401, "authentication_error", "invalid x-api-key", request_id)
+    try:
+        input_tokens = parse_count_request(await _read_json(request))
+    except ValueError as exc:
+        return _error(400, "invalid_request_error", str(exc), request_id)
+    return web.json_response({"input_tokens": input_tokens}, headers={"request-id": request_id})
+
+
+async def _calls(request: web.Request) -> web.Response:
+    return web.json_response(request.app[_STATE].calls)
+
+
+async def _reset(request: web.Request) -> web.Response:
+    request.app[_STATE].reset()
+    return web.json_response({"ok": True})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _release_hanging(app: web.Application) -> None:
+    app[_STATE].stopping.set()
+
+
+def create_app(scenario: Scenario | None = None) -> web.Application:
+    """The simulator as an aiohttp application (all state lives in the app)."""
+    app = web.Application()
+    app[_STATE] = _SimState(scenario or Scenario())
+    app.router.add_post("/v1/messages", _messages)
+    app.router.add_post("/v1/messages/count_tokens", _count_tokens)
+    app.router.add_get("/_sim/calls", _calls)
+    app.router.add_post("/_sim/reset", _reset)
+    app.router.add_get("/healthz", _healthz)
+    app.on_shutdown.append(_release_hanging)
+    return app
+
+
+class SimServer:
+    """One listening simulator. ``port=0`` picks a free port; ``port`` is the bound one.
+
+    Single use: ``start()`` once (a second call does nothing), ``stop()`` any number of times.
+    """
+
+    def __init__(
+        self, scenario: Scenario | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.host = host
+        self.app = create_app(scenario)
+        self._requested_port = port
+        self._port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopped = False
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the simulator is not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The base URL to give ``anthropic.AsyncAnthropic(base_url=...)``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        """A copy of the call log (what ``GET /_sim/calls`` returns)."""
+        return [dict(call) for call in self.app[_STATE].calls]
+
+    def reset(self) -> None:
+        self.app[_STATE].reset()
+
+    async def start(self) -> None:
+        if self._stopped:
+            raise RuntimeError("a stopped SimServer cannot be restarted; create a new one")
+        if self._runner is not None:
+            return
+        runner = web.AppRunner(
+            self.app, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self._requested_port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        """Stop listening and release any hanging ``timeout`` calls; safe to call twice."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            self._stopped = True
+            await runner.cleanup()
+
+    async def __aenter__(self) -> SimServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    scenario: Scenario | None = None, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[SimServer]:
+    """Run a simulator for the duration of the block; yields it started (see ``.port``)."""
+    async with SimServer(scenario, host=host, port=port) as server:
+        yield server
+
+
+async def _run_until_signalled(scenario: Scenario, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with serve(scenario, host, port) as server:
+            print(f"streamrouter sim listening on {server.url}", flush=True)
+            await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def run_sim(host: str, port: int, scenario_path: str | Path | None) -> None:
+    """Serve until SIGINT/SIGTERM, printing ``streamrouter sim listening on URL`` once bound.
+
+    Raises ``ConfigError`` for a bad scenario file before anything listens.
+    """
+    scenario = Scenario.load(scenario_path) if scenario_path is not None else Scenario()
+    asyncio.run(_run_until_signalled(scenario, host, port))

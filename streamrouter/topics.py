@@ -1,0 +1,50 @@
+"""The Kafka topics of one app, declared with the service's partition count.
+
+Every topic is declared by the service (created when missing) with ``partitions``
+partitions, so a request's events, keyed by its id, land on the same partition number
+in every topic: the ledger table relies on that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from streamrouter.config import Policy, Settings
+
+__all__ = ["AppTopics", "declare_topics"]
+
+
+@dataclass(frozen=True)
+class AppTopics:
+    requests: faust.TopicT
+    classify: faust.TopicT
+    tiers: dict[str, faust.TopicT]
+    completions: faust.TopicT
+    results: faust.TopicT
+    dlq: faust.TopicT
+
+
+def declare_topics(app: faust.App, settings: Settings, policy: Policy) -> AppTopics:
+    names = settings.topics
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+            internal=True,  # internal = declared by the app when missing
+        )
+
+    return AppTopics(
+        requests=topic(names.requests),
+        classify=topic(names.classify),
+        tiers={tier: topic(names.tier(tier)) for tier in policy.tier_names},
+        completions=topic(names.completions),
+        results=topic(names.results),
+        dlq=topic(names.dlq),
+    )

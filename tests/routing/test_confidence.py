@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from streamrouter.routing.answer import ParsedAnswer
+from streamrouter.routing.confidence import (
+    ConfidenceWeights,
+    ResponseSignals,
+    combine_confidence,
+    count_hedges,
+)
+
+# Weights with shrinkage off, so expected values are easy to read.
+PLAIN = ConfidenceWeights(self_report=1.0)
+ANSWER = "The function returns the sum of both arguments."
+
+
+def signals(**overrides: Any) -> ResponseSignals:
+    base = ResponseSignals(
+        self_confidence=0.9,
+        answer=ANSWER,
+        stop_reason="tool_use",
+        output_tokens=50,
+        max_tokens=1024,
+        tool_calls=1,
+    )
+    return replace(base, **overrides)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        pytest.param({}, 0.9, id="clean"),
+        pytest.param({"self_confidence": None}, 0.5, id="no-self-report-uses-prior"),
+        pytest.param({"self_confidence": 1.7}, 1.0, id="self-report-clamped-high"),
+        pytest.param({"self_confidence": -0.5}, 0.0, id="self-report-clamped-low"),
+        pytest.param({"self_confidence": math.nan}, 0.5, id="nan-self-report-is-none"),
+        pytest.param({"stop_reason": "max_tokens"}, 0.6, id="max-tokens-stop"),
+        pytest.param({"output_tokens": 1024}, 0.6, id="output-hit-max-tokens"),
+        pytest.param({"answer": "Maybe it returns 4."}, 0.85, id="one-hedge"),
+        pytest.param({"answer": "I think maybe, possibly."}, 0.75, id="three-hedges"),
+        pytest.param(
+            {"answer": "Maybe. Probably. Possibly. Might. Unclear. It depends."},
+            0.75,
+            id="hedges-capped",
+        ),
+        pytest.param({"answer": ""}, 0.0, id="empty-answer"),
+        pytest.param({"answer": "  \n "}, 0.0, id="blank-answer"),
+        pytest.param({"answer": "", "self_confidence": 1.0}, 0.0, id="empty-beats-self-report"),
+        pytest.param({"answer": "4"}, 0.8, id="short-answer"),
+        pytest.param({"answer": "yes"}, 0.9, id="min-length-answer-ok"),
+        pytest.param({"answer": "x" * 400, "max_tokens": 100}, 0.8, id="long-answer"),
+        pytest.param({"answer": "x" * 360, "max_tokens": 100}, 0.9, id="long-at-ratio-ok"),
+        pytest.param(
+            {"answer": "x" * 400, "max_tokens": 100, "stop_reason": "max_tokens"},
+            0.6,
+            id="long-not-double-counted-with-truncation",
+        ),
+        pytest.param({"max_tokens": 0, "output_tokens": 0}, 0.9, id="no-max-tokens"),
+        pytest.param({"tool_calls": 0, "self_confidence": None}, 0.4, id="format-ignored-no-tool"),
+        pytest.param({"tool_calls": 0}, 0.9, id="json-schema-mode-no-tool-is-fine"),
+        pytest.param({"tool_calls": 3}, 0.85, id="extra-tool-calls"),
+        pytest.param(
+            {
+                "self_confidence": 0.1,
+                "stop_reason": "max_tokens",
+                "answer": "maybe",
+                "tool_calls": 2,
+            },
+            0.0,
+            id="clamped-at-zero",
+        ),
+    ],
+)
+def test_combine_confidence(overrides: dict[str, Any], expected: float) -> None:
+    assert combine_confidence(signals(**overrides), PLAIN) == pytest.approx(expected)
+
+
+def test_default_weights_shrink_toward_prior() -> None:
+    weights = ConfidenceWeights()
+    assert combine_confidence(signals(self_confidence=1.0)) == pytest.approx(
+        weights.self_report + (1 - weights.self_report) * weights.prior
+    )
+    assert combine_confidence(signals(self_confidence=0.0)) == pytest.approx(
+        (1 - weights.self_report) * weights.prior
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["maybe", "I think so", "I'm not certain", "I\u2019m not certain", "it   depends", "MIGHT"],
+)
+def test_hedging_lowers_confidence(answer: str) -> None:
+    assert combine_confidence(signals(answer=answer)) < combine_confidence(signals())
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("", 0),
+        ("The mighty oak is mighty.", 0),
+        ("maybe-ish", 1),
+        ("Maybe, maybe not.", 2),
+        ("I'm not certain; it's unclear and I cannot determine it.", 3),
+        ("Not Sure", 1),
+        ("probablyness", 0),
+        ("I thinker", 0),
+    ],
+)
+def test_count_hedges(text: str, count: int) -> None:
+    assert count_hedges(text) == count
+
+
+def test_result_always_in_unit_interval() -> None:
+    weights = ConfidenceWeights(self_report=1.0, prior=1.0, max_tokens_penalty=5.0)
+    for self_confidence in (None, -10.0, 0.0, 0.5, 1.0, 10.0):
+        for stop_reason in (None, "end_turn", "max_tokens"):
+            value = combine_confidence(
+                signals(self_confidence=self_confidence, stop_reason=stop_reason), weights
+            )
+            assert 0.0 <= value <= 1.0
+
+
+def test_missing_answer_value_is_configurable() -> None:
+    weights = ConfidenceWeights(missing_answer=0.2)
+    assert combine_confidence(signals(answer=""), weights) == 0.2
+
+
+def test_from_parsed() -> None:
+    parsed = ParsedAnswer(answer="42", self_confidence=0.7, reasoning="r", tool_calls=1)
+    built = ResponseSignals.from_parsed(
+        parsed, stop_reason="end_turn", output_tokens=12, max_tokens=256
+    )
+    assert built == ResponseSignals(0.7, "42", "end_turn", 12, 256, 1)
+
+
+def test_from_mapping() -> None:
+    weights = ConfidenceWeights.from_mapping({"prior": 0.4, "min_answer_chars": 10})
+    assert weights == ConfidenceWeights(prior=0.4, min_answer_chars=10)
+    assert ConfidenceWeights.from_mapping({}) == ConfidenceWeights()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"prior": 0.4, "hedge_penalty": 0.1}, "hedge_penalty"),
+        ({"prior": 1.5}, "prior"),
+        ({"self_report": -0.1}, "self_report"),
+        ({"max_tokens_penalty": "high"}, "max_tokens_penalty"),
+        ({"hedging_penalty": True}, "hedging_penalty"),
+        ({"long_answer_penalty": math.inf}, "long_answer_penalty"),
+        ({"min_answer_chars": 2.5}, "min_answer_chars"),
+        ({"max_answer_ratio": 0}, "max_answer_ratio"),
+    ],
+)
+def test_from_mapping_rejects(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ConfidenceWeights.from_mapping(data)
+
+
+def test_deterministic() -> None:
+    sample = signals(answer="Maybe 4", stop_reason="max_tokens", self_confidence=0.77)
+    assert len({combine_confidence(sample) for _ in range(5)}) == 1

@@ -1,0 +1,463 @@
+from __future__ import annotations
+
+import io
+import json
+import struct
+import typing
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastavro import parse_schema, schemaless_writer
+from fastavro.repository.base import AbstractSchemaRepository
+from fastavro.schema import fingerprint as fastavro_fingerprint
+from fastavro.schema import load_schema, to_parsing_canonical_form
+from pydantic import BaseModel
+
+from streamrouter import codec, events
+from streamrouter.codec import decode, encode, fingerprint
+from streamrouter.errors import InvalidRequestError, UndecodableEventError, UnknownSchemaError
+from streamrouter.events import (
+    Attempt,
+    DeadLetter,
+    ErrorInfo,
+    Escalation,
+    LLMRequest,
+    LLMResult,
+    Message,
+    Record,
+    Route,
+    WorkItem,
+)
+
+SCHEMAS = Path(codec.__file__).parent / "schemas"
+NOW = datetime(2026, 3, 1, 12, 0, 0, 123_000, tzinfo=UTC)
+
+# Dependency order, as the files must be parsed.
+RECORD_TYPES: list[type[Record]] = [
+    Message,
+    LLMRequest,
+    Route,
+    Attempt,
+    ErrorInfo,
+    Escalation,
+    WorkItem,
+    LLMResult,
+    DeadLetter,
+]
+
+REQUEST = LLMRequest(
+    request_id="req-1",
+    tenant="acme",
+    task_type="code_review",
+    mode="orchestrate",
+    tier="opus",
+    system="You review code.",
+    messages=[
+        Message(role="user", content="Review this — ünïcode ✓"),
+        Message(role="assistant", content="Sure."),
+        Message(role="user", content="Thanks"),
+    ],
+    max_tokens=2048,
+    metadata={"team": "infra", "ticket": "X-1"},
+    created_at=NOW,
+)
+ATTEMPT = Attempt(
+    tier="haiku",
+    model="claude-haiku-4-5",
+    outcome="escalated",
+    input_tokens=120,
+    output_tokens=40,
+    cache_read_input_tokens=1000,
+    cache_creation_input_tokens=50,
+    cost_usd=0.00042,
+    latency_ms=312.5,
+    confidence=0.61,
+    subtask_id="sub-2",
+)
+ROUTE = Route(strategy="classifier", complexity="hard", reason="classifier said hard (0.91)")
+
+EXAMPLES: list[Record] = [
+    Message(role="assistant", content=""),
+    REQUEST,
+    LLMRequest(request_id="minimal"),
+    ROUTE,
+    Route(strategy="pinned"),
+    ATTEMPT,
+    Attempt(tier="opus", model="claude-opus-4-7", outcome="answered"),
+    ErrorInfo(type="models_exhausted", message="every model failed"),
+    Escalation(from_tier="haiku", answer="42", reasoning="guess", confidence=0.3),
+    WorkItem(
+        request=REQUEST,
+        route=ROUTE,
+        tier="sonnet",
+        attempts=[ATTEMPT, ATTEMPT],
+        escalation=Escalation(from_tier="haiku", answer="42", confidence=0.3),
+        received_at=NOW,
+    ),
+    WorkItem(request=LLMRequest(request_id="r"), received_at=NOW),
+    LLMResult(
+        request_id="req-1",
+        tenant="acme",
+        status="ok",
+        answer="LGTM",
+        tier="sonnet",
+        model="claude-sonnet-4-6",
+        confidence=0.9,
+        route=ROUTE,
+        escalated=True,
+        fallback_used=True,
+        attempts=[ATTEMPT],
+        total_cost_usd=0.01,
+        total_latency_ms=900.0,
+        trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+        completed_at=NOW,
+    ),
+    LLMResult(
+        request_id="req-2",
+        tenant="default",
+        status="error",
+        error=ErrorInfo(type="models_exhausted", message="all down"),
+        completed_at=NOW,
+    ),
+    DeadLetter(
+        key=b"req-3",
+        value=b"\x00\xffnot an event",
+        topic="llm.requests",
+        partition=3,
+        offset=2**40,
+        error_type="undecodable",
+        error_message="neither Avro nor JSON",
+        failed_at=NOW,
+    ),
+    DeadLetter(
+        value=b"",
+        topic="t",
+        partition=0,
+        offset=0,
+        error_type="e",
+        error_message="m",
+        failed_at=NOW,
+    ),
+]
+
+
+def _load_avsc(model: type[Record]) -> dict[str, Any]:
+    return json.loads((SCHEMAS / f"{model.__name__}.avsc").read_text())
+
+
+class _SchemaDir(AbstractSchemaRepository):
+    def load(self, name: str) -> dict[str, Any]:
+        return json.loads((SCHEMAS / f"{name.rsplit('.', 1)[-1]}.avsc").read_text())
+
+
+def _self_contained(model: type[Record]) -> Any:
+    return load_schema(f"{codec.NAMESPACE}.{model.__name__}", repo=_SchemaDir())
+
+
+def _frame(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
+    """Single-object encoding written independently of the codec."""
+    parsed = parse_schema(schema)
+    fp = bytes.fromhex(fastavro_fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+    body = io.BytesIO()
+    schemaless_writer(body, parsed, record)
+    return b"\xc3\x01" + fp + body.getvalue()
+
+
+# --- round trip and framing --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: type(e).__name__)
+def test_round_trip(event: Record) -> None:
+    raw = encode(event)
+    decoded = decode(raw, type(event))
+    assert decoded == event
+    assert type(decoded) is type(event)
+
+
+def test_every_record_type_has_an_example() -> None:
+    assert {type(e) for e in EXAMPLES} == set(RECORD_TYPES)
+
+
+@pytest.mark.parametrize("model", RECORD_TYPES, ids=lambda m: m.__name__)
+def test_frame_is_c3_01_then_little_endian_crc64_of_self_contained_canonical_form(
+    model: type[Record],
+) -> None:
+    # Independent path: fastavro's load_schema, which injects each referenced named type
+    # at its first occurrence (parse_schema(..., expand=True) only expands one level).
+    canonical_form = to_parsing_canonical_form(_self_contained(model))
+    parse_schema(json.loads(canonical_form))  # stands alone: no named_schemas needed
+
+    expected = struct.pack("<Q", _crc64_avro(canonical_form.encode()))
+    assert fingerprint(model) == expected
+    assert bytes.fromhex(fastavro_fingerprint(canonical_form, "CRC-64-AVRO")) == expected
+
+    raw = encode(next(e for e in EXAMPLES if type(e) is model))
+    assert raw[:2] == b"\xc3\x01"
+    assert raw[2:10] == expected
+
+
+def test_fingerprints_are_distinct() -> None:
+    assert len({fingerprint(m) for m in RECORD_TYPES}) == len(RECORD_TYPES)
+
+
+# Vectors from Apache Avro's share/test/data/schema-tests.txt (signed 64-bit, as Java prints
+# them). They pin the byte order: the 8 bytes on the wire are the little-endian value.
+@pytest.mark.parametrize(
+    ("canonical_form", "java_long"),
+    [
+        ('"null"', 7195948357588979594),
+        ('"boolean"', -6970731678124411036),
+        ('"int"', 8247732601305521295),
+        (
+            '{"name":"PigValue","type":"record","fields":'
+            '[{"name":"value","type":["null","int","long","PigValue"]}]}',
+            -1759257747318642341,
+        ),
+    ],
+)
+def test_crc64_avro_matches_the_avro_test_vectors(canonical_form: str, java_long: int) -> None:
+    assert _crc64_avro(canonical_form.encode()) == java_long % 2**64
+    assert fastavro_fingerprint(canonical_form, "CRC-64-AVRO") == struct.pack("<q", java_long).hex()
+
+
+def test_frames_from_another_writer_decode() -> None:
+    raw = _frame(
+        _self_contained(LLMRequest),
+        {"request_id": "x", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    request = decode(raw, LLMRequest)
+    assert request.last_user_text == "hi"
+    assert request.tenant == "default"  # writer filled the schema default
+
+
+# --- JSON input ---------------------------------------------------------------------------
+
+
+def test_json_fills_defaults() -> None:
+    raw = b'\n  {"request_id": "j-1", "messages": [{"role": "user", "content": "hello"}]}'
+    request = decode(raw, LLMRequest)
+    assert request == LLMRequest(
+        request_id="j-1",
+        tenant="default",
+        mode="route",
+        max_tokens=1024,
+        messages=[Message(role="user", content="hello")],
+    )
+    assert request.created_at is None
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [1772366400123, "2026-03-01T12:00:00.123Z", "2026-03-01T13:00:00.123+01:00"],
+)
+def test_json_timestamps(created_at: object) -> None:
+    raw = json.dumps({"request_id": "j", "created_at": created_at}).encode()
+    assert decode(raw, LLMRequest).created_at == NOW
+
+
+def test_json_all_fields() -> None:
+    raw = json.dumps(
+        {
+            "request_id": "j-2",
+            "tenant": "acme",
+            "task_type": "summarize",
+            "mode": "orchestrate",
+            "tier": "haiku",
+            "system": "be brief",
+            "messages": [{"role": "user", "content": "x"}],
+            "max_tokens": 10,
+            "metadata": {"k": "v"},
+            "created_at": 1772366400123,
+        }
+    ).encode()
+    request = decode(raw, LLMRequest)
+    assert (request.mode, request.tier, request.metadata) == ("orchestrate", "haiku", {"k": "v"})
+    assert decode(encode(request), LLMRequest) == request
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+FOREIGN = _frame(
+    {
+        "type": "record",
+        "name": "Foo",
+        "namespace": "elsewhere",
+        "fields": [{"name": "foo", "type": "string"}],
+    },
+    {"foo": "bar"},
+)
+VALID = encode(REQUEST)
+
+
+@pytest.mark.parametrize(
+    ("raw", "error", "reason"),
+    [
+        (b"", UndecodableEventError, "empty"),
+        (b"   ", UndecodableEventError, "neither"),
+        (b"\x00\x01\x02garbage", UndecodableEventError, "00 01 02"),
+        (b"[1, 2]", UndecodableEventError, "neither"),
+        (b"\xc3\x01\x18\x0c", UndecodableEventError, "truncated Avro single-object header"),
+        (VALID[:10], UndecodableEventError, "truncated Avro body"),
+        (VALID[:-1], UndecodableEventError, "truncated Avro body"),
+        (VALID + b"\x00", UndecodableEventError, "1 trailing bytes"),
+        (b'{"request_id": "x"', UndecodableEventError, "invalid JSON"),
+        (b'{"request_id": "\xff"}', UndecodableEventError, "invalid JSON"),
+        (b'{"request_id": "\\ud800"}', UndecodableEventError, "invalid JSON"),  # lone surrogate
+        (FOREIGN, UnknownSchemaError, "unknown Avro schema fingerprint"),
+        (encode(ATTEMPT), UnknownSchemaError, "holds a streamrouter.v1.Attempt"),
+        (b'{"messages": []}', InvalidRequestError, "request_id: Field required"),
+        (b'{"request_id": ""}', InvalidRequestError, "request_id: String should have at least"),
+        (
+            b'{"request_id": "x", "messages": "hi"}',
+            InvalidRequestError,
+            "messages: Input should be a list",
+        ),
+        (
+            b'{"request_id": "x", "messages": [{"role": "bot", "content": "hi"}]}',
+            InvalidRequestError,
+            "messages[0].role: Input should be 'user' or 'assistant'",
+        ),
+        (
+            b'{"request_id": "x", "messages": [{"role": "user"}]}',
+            InvalidRequestError,
+            "messages[0].content: Field required",
+        ),
+        (b'{"request_id": "x", "metadata": {"n": 1}}', InvalidRequestError, "metadata.n"),
+        (
+            b'{"request_id": "x", "created_at": "soon"}',
+            InvalidRequestError,
+            "created_at: not a timestamp",
+        ),
+        (b'{"request_id": "x", "max_tokens": 99999999999}', InvalidRequestError, "max_tokens"),
+    ],
+)
+def test_bad_input(raw: bytes, error: type[Exception], reason: str) -> None:
+    with pytest.raises(error) as caught:
+        decode(raw, LLMRequest)
+    assert reason in str(caught.value)
+    assert type(caught.value) is error
+
+
+def test_avro_that_breaks_the_contract_is_invalid_request() -> None:
+    raw = _frame(_self_contained(LLMRequest), {"request_id": ""})
+    with pytest.raises(InvalidRequestError, match="request_id"):
+        decode(raw, LLMRequest)
+
+
+def test_errors_chain_the_library_error() -> None:
+    with pytest.raises(UndecodableEventError) as caught:
+        decode(VALID[:-3], LLMRequest)
+    assert isinstance(caught.value.__cause__, EOFError | IndexError)
+    with pytest.raises(InvalidRequestError) as invalid:
+        decode(
+            b'{"request_id": 1, "tenant": 2, "mode": 3, "tier": 4, "max_tokens": "x"}', LLMRequest
+        )
+    assert invalid.value.__cause__ is not None
+    message = str(invalid.value)
+    assert "and 2 more" in message
+    assert "\n" not in message
+
+
+def test_every_truncation_is_an_invalid_event() -> None:
+    raw = encode(EXAMPLES[9])  # the full WorkItem
+    for end in range(len(raw)):
+        with pytest.raises(UndecodableEventError):
+            decode(raw[:end], WorkItem)
+
+
+def test_copies_with_updated_lists_encode_without_warnings() -> None:
+    item = WorkItem(request=REQUEST, received_at=NOW)
+    updated = item.model_copy(update={"attempts": [*item.attempts, ATTEMPT]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert decode(encode(updated), WorkItem).attempts == [ATTEMPT]
+
+
+def test_non_event_types_are_a_programming_error() -> None:
+    class Other(Record):
+        x: int
+
+    with pytest.raises(TypeError):
+        encode(Other(x=1))
+    with pytest.raises(TypeError):
+        decode(VALID, Other)
+
+
+# --- one source of truth: the .avsc files --------------------------------------------------
+
+
+def test_schema_files_are_exactly_the_record_types() -> None:
+    assert {p.stem for p in SCHEMAS.glob("*.avsc")} == {m.__name__ for m in RECORD_TYPES}
+
+
+@pytest.mark.parametrize("model", RECORD_TYPES, ids=lambda m: m.__name__)
+def test_model_mirrors_avro_record(model: type[Record]) -> None:
+    schema = _load_avsc(model)
+    assert schema["type"] == "record"
+    assert schema["name"] == model.__name__
+    assert schema["namespace"] == codec.NAMESPACE
+    assert schema.get("doc")
+    avro_fields = {f["name"]: f for f in schema["fields"]}
+    assert list(model.model_fields) == list(avro_fields)  # same names, same order
+    for name, field in avro_fields.items():
+        assert field.get("doc"), f"{model.__name__}.{name} has no doc"
+        info = model.model_fields[name]
+        assert info.is_required() == ("default" not in field), name
+        if "default" in field:
+            default = info.get_default(call_default_factory=True)
+            assert _jsonable(default) == field["default"], name
+        if isinstance(field["type"], list):
+            assert field["type"][0] == "null" and field.get("default", "missing") is None, name
+
+
+def test_literal_types_mirror_avro_enums() -> None:
+    enums: dict[str, list[str]] = {}
+
+    def collect(schema: Any) -> None:
+        if isinstance(schema, list):
+            for branch in schema:
+                collect(branch)
+        elif isinstance(schema, dict):
+            if schema["type"] == "enum":
+                enums[schema["name"]] = schema["symbols"]
+            for field in schema.get("fields", []):
+                collect(field["type"])
+            collect(schema.get("items"))
+
+    for model in RECORD_TYPES:
+        collect(_load_avsc(model))
+    assert enums == {
+        name: list(typing.get_args(getattr(events, name)))
+        for name in (
+            "MessageRole",
+            "RequestMode",
+            "RouteStrategy",
+            "Complexity",
+            "AttemptOutcome",
+            "ResultStatus",
+        )
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    return value
+
+
+def _crc64_avro(data: bytes) -> int:
+    """CRC-64-AVRO (Rabin), transcribed from the Avro specification."""
+    empty = 0xC15D213AA4D7A795
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (empty & -(fp & 1))
+        table.append(fp)
+    fp = empty
+    for byte in data:
+        fp = (fp >> 8) ^ table[(fp ^ byte) & 0xFF]
+    return fp
