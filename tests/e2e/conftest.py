@@ -1,0 +1,62 @@
+"""One embedded stack (tansu broker, simulator, worker processes) for the e2e tests.
+
+Started once per session: a worker's consumer-group join is the slow part, so the
+tests share it and keep rebalances few. Each test uses its own request ids and prompt
+markers, so tests do not see each other's events.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from streamrouter.client import StreamClient
+from streamrouter.config import Topics
+from streamrouter.embedded.stack import EmbeddedStack
+from streamrouter.events import LLMRequest, Message
+
+SCENARIO = Path(__file__).with_name("scenario.yaml")
+PARTITIONS = 2
+MAX_PROMPT_CHARS = 5000
+RESULT_TIMEOUT_S = 60.0
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    env = {
+        "STREAMROUTER_PARTITIONS": str(PARTITIONS),
+        "STREAMROUTER_MAX_PROMPT_CHARS": str(MAX_PROMPT_CHARS),
+        "STREAMROUTER_MODEL_MAX_RETRIES": "1",
+    }
+    log_dir = tmp_path_factory.mktemp("stack-logs")
+    with EmbeddedStack(scenario=SCENARIO, worker_env=env, log_dir=log_dir) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(stack: EmbeddedStack) -> AsyncIterator[StreamClient]:
+    async with StreamClient(stack.broker_url, Topics(prefix="llm.")) as running:
+        yield running
+
+
+def new_request(marker: str, **fields: object) -> LLMRequest:
+    """A request whose prompt carries ``marker`` and its own id (to find its model calls)."""
+    request_id = f"{marker.lower()}-{uuid.uuid4().hex[:8]}"
+    text = str(fields.pop("text", "please help"))
+    return LLMRequest(
+        request_id=request_id,
+        messages=[Message(role="user", content=f"{marker} [{request_id}] {text}")],
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def model_calls(stack: EmbeddedStack, request_id: str) -> list[dict[str, object]]:
+    """The simulator's log of the model calls made for one request."""
+    with urllib.request.urlopen(f"{stack.sim_url}/_sim/calls", timeout=10) as response:
+        calls = json.load(response)
+    return [c for c in calls if f"[{request_id}]" in str(c["last_user"])]

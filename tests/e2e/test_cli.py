@@ -1,0 +1,77 @@
+"""The `streamrouter` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from streamrouter.embedded.process import ManagedProcess
+from streamrouter.embedded.stack import EmbeddedStack
+
+pytestmark = pytest.mark.e2e
+
+
+def streamrouter(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streamrouter", *args]
+
+
+def test_dev_runs_the_demo_and_prints_the_table() -> None:
+    done = subprocess.run(
+        streamrouter("dev"), capture_output=True, text=True, timeout=240, check=False
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("request "))
+    for column in ("route", "tiers tried", "final model", "fallback", "tokens", "cost $"):
+        assert column in header
+    rows = {line.split("  ")[0]: line for line in lines}
+    assert "haiku->sonnet->opus" in rows["escalation x2"]
+    assert "error: models_exhausted" in rows["all models down"]
+    assert any(line.startswith("total cost $") for line in lines)
+    assert any(line.startswith("dead letter: undecodable") for line in lines)
+
+
+def test_send_waits_for_the_result_and_tail_prints_it(stack: EmbeddedStack) -> None:
+    env = {**os.environ, "STREAMROUTER_BROKER": stack.broker_url}
+    sent = subprocess.run(
+        streamrouter(
+            "send",
+            "E2E-COMMIT from the cli",
+            "--task-type",
+            "commit_message",
+            "--id",
+            "cli-send-1",
+            "--wait",
+            "60",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    result = json.loads(sent.stdout.strip().splitlines()[-1])
+    assert (result["request_id"], result["status"], result["tier"]) == ("cli-send-1", "ok", "haiku")
+
+    with ManagedProcess(
+        "tail",
+        streamrouter("tail", "--from-beginning"),
+        ready=r'"request_id": "cli-send-1"',
+        env={"STREAMROUTER_BROKER": stack.broker_url},
+    ) as tail:
+        tail.start(timeout=60)
+
+
+def test_worker_without_api_key_fails_with_a_clear_message() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    done = subprocess.run(
+        streamrouter("worker"), capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert done.returncode == 2
+    assert "ANTHROPIC_API_KEY is not set" in done.stderr

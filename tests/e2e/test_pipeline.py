@@ -1,0 +1,218 @@
+"""The routing pipeline end to end: real tansu broker, simulator over HTTP, worker process."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import fastavro
+import pytest
+from aiokafka.partitioner import murmur2
+
+from streamrouter.client import StreamClient
+from streamrouter.codec import encode
+from streamrouter.embedded.stack import EmbeddedStack
+from streamrouter.events import DeadLetter, LLMResult
+
+from .conftest import MAX_PROMPT_CHARS, PARTITIONS, RESULT_TIMEOUT_S, model_calls, new_request
+
+pytestmark = pytest.mark.e2e
+
+
+async def result_of(client: StreamClient, request_id: str) -> LLMResult:
+    found = await client.wait_for_results([request_id], RESULT_TIMEOUT_S)
+    return found[request_id][0]
+
+
+def assert_priced(result: LLMResult) -> None:
+    for attempt in result.attempts:
+        if attempt.outcome in ("classified", "answered", "escalated"):
+            assert attempt.input_tokens > 0 and attempt.output_tokens > 0, attempt
+            assert attempt.cost_usd > 0, attempt
+    assert result.total_cost_usd == pytest.approx(sum(a.cost_usd for a in result.attempts))
+
+
+async def test_task_typed_request_is_answered_by_haiku_without_a_classifier_call(
+    stack: EmbeddedStack, client: StreamClient
+) -> None:
+    request = new_request("E2E-COMMIT", task_type="commit_message")
+    await client.send(request)
+
+    result = await result_of(client, request.request_id)
+
+    assert result.status == "ok"
+    assert (result.tier, result.model) == ("haiku", "claude-haiku-4-5")
+    assert result.route is not None and result.route.strategy == "task_map"
+    assert result.answer == "fix: handle empty input"
+    assert [a.outcome for a in result.attempts] == ["answered"]
+    assert [c["kind"] for c in model_calls(stack, request.request_id)] == ["answer"]
+    assert_priced(result)
+
+
+async def test_request_classified_hard_goes_to_opus(
+    stack: EmbeddedStack, client: StreamClient
+) -> None:
+    request = new_request("E2E-HARD", text="design a consensus protocol")
+    await client.send(request)
+
+    result = await result_of(client, request.request_id)
+
+    assert result.status == "ok"
+    assert (result.tier, result.model) == ("opus", "claude-opus-4-7")
+    assert result.route is not None
+    assert (result.route.strategy, result.route.complexity) == ("classifier", "hard")
+    assert [(a.tier, a.outcome) for a in result.attempts] == [
+        ("haiku", "classified"),
+        ("opus", "answered"),
+    ]
+    calls = model_calls(stack, request.request_id)
+    assert [(c["model"], c["kind"]) for c in calls] == [
+        ("claude-haiku-4-5", "classify"),
+        ("claude-opus-4-7", "answer"),
+    ]
+    assert_priced(result)
+
+
+async def test_unsure_haiku_answer_escalates_to_sonnet(client: StreamClient) -> None:
+    request = new_request("E2E-ESCALATE", task_type="summarize")
+    await client.send(request)
+
+    result = await result_of(client, request.request_id)
+
+    assert result.status == "ok" and result.escalated
+    assert (result.tier, result.model) == ("sonnet", "claude-sonnet-4-6")
+    assert [(a.tier, a.outcome) for a in result.attempts] == [
+        ("haiku", "escalated"),
+        ("sonnet", "answered"),
+    ]
+    haiku, sonnet = result.attempts
+    assert haiku.confidence is not None and haiku.confidence < 0.85
+    assert sonnet.confidence is not None and sonnet.confidence >= 0.80
+    assert result.answer == "A race between the fixture teardown and the worker thread."
+    assert_priced(result)
+
+
+async def test_overloaded_top_tier_falls_back(stack: EmbeddedStack, client: StreamClient) -> None:
+    request = new_request("E2E-BUSY", task_type="architecture")
+    await client.send(request)
+
+    result = await result_of(client, request.request_id)
+
+    assert result.status == "ok" and result.fallback_used
+    assert (result.tier, result.model) == ("opus", "claude-sonnet-4-6")
+    assert [(a.model, a.outcome) for a in result.attempts] == [
+        ("claude-opus-4-7", "overloaded"),
+        ("claude-sonnet-4-6", "answered"),
+    ]
+    opus_calls = [c for c in model_calls(stack, request.request_id) if "opus" in str(c["model"])]
+    assert [c["status"] for c in opus_calls] == [529, 529]  # the SDK's own retry, then fallback
+    assert_priced(result)
+
+
+async def test_all_models_failing_ends_in_an_error_result(client: StreamClient) -> None:
+    request = new_request("E2E-DOWN", tier="opus")
+    await client.send(request)
+
+    result = await result_of(client, request.request_id)
+
+    assert result.status == "error"
+    assert result.error is not None and result.error.type == "models_exhausted"
+    assert result.answer is None
+    assert [(a.model, a.outcome) for a in result.attempts] == [
+        ("claude-opus-4-7", "failed"),
+        ("claude-sonnet-4-6", "failed"),
+        ("claude-haiku-4-5", "failed"),
+    ]
+    assert result.total_cost_usd == 0
+
+
+def other_schema_avro() -> bytes:
+    schema = fastavro.parse_schema(
+        {"type": "record", "name": "Foo", "fields": [{"name": "foo", "type": "string"}]}
+    )
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, schema, {"foo": "bar"})
+    fingerprint = bytes.fromhex(
+        fastavro.schema.fingerprint(
+            fastavro.schema.to_parsing_canonical_form(schema), "CRC-64-AVRO"
+        )
+    )
+    return b"\xc3\x01" + fingerprint + body.getvalue()
+
+
+async def test_bad_input_is_dead_lettered_and_valid_requests_behind_it_are_served(
+    client: StreamClient,
+) -> None:
+    tag = new_request("E2E-DLQ").request_id
+    too_long = new_request("E2E-DLQ", text="x" * (MAX_PROMPT_CHARS + 1), task_type="summarize")
+    bad = {
+        f"{tag}-garbage": (b"\x00\xff garbage", "undecodable"),
+        f"{tag}-schema": (other_schema_avro(), "unknown_schema"),
+        f"{tag}-missing": (json.dumps({"messages": []}).encode(), "invalid_request"),
+        f"{tag}-long": (encode(too_long), "invalid_request"),
+    }
+    for key, (value, _) in bad.items():
+        await client.send_raw(key.encode(), value)
+    valid = new_request("E2E-COMMIT", task_type="commit_message")
+    # As a kcat user would: JSON, and no key (the service re-keys it by request_id).
+    await client.send_raw(None, valid.model_dump_json().encode())
+
+    result = await result_of(client, valid.request_id)
+    dead = await dead_letters(client, set(bad))
+
+    assert result.status == "ok"
+    assert {key: d.error_type for key, d in dead.items()} == {k: v[1] for k, v in bad.items()}
+    assert "request_id" in dead[f"{tag}-missing"].error_message
+    assert "over the limit" in dead[f"{tag}-long"].error_message
+    for key, letter in dead.items():
+        assert letter.value == bad[key][0] and letter.topic == "llm.requests"
+
+
+async def dead_letters(client: StreamClient, keys: set[str]) -> dict[str, DeadLetter]:
+    import asyncio
+
+    found: dict[str, DeadLetter] = {}
+
+    async def collect() -> None:
+        async for letter in client.dead_letters():
+            key = (letter.key or b"").decode()
+            if key in keys:
+                found[key] = letter
+                if found.keys() == keys:
+                    return
+
+    await asyncio.wait_for(collect(), RESULT_TIMEOUT_S)
+    return found
+
+
+def key_on_same_partition(key: str, prefix: str) -> str:
+    """A request id that hashes to ``key``'s partition (Kafka's default partitioner)."""
+    target = murmur2(key.encode()) & 0x7FFFFFFF
+    for n in range(10_000):
+        candidate = f"{prefix}-{n}"
+        if (murmur2(candidate.encode()) & 0x7FFFFFFF) % PARTITIONS == target % PARTITIONS:
+            return candidate
+    raise AssertionError("no key found")
+
+
+async def test_same_request_id_twice_yields_one_result_and_one_set_of_calls(
+    stack: EmbeddedStack, client: StreamClient
+) -> None:
+    request = new_request("E2E-DUP", task_type="summarize")
+    await client.send(request)
+    await client.send(request)
+    first = await result_of(client, request.request_id)
+    await client.send(request)  # again, after it was finished
+    # A later request on the same partition: once it is answered, the admit agent has
+    # already seen (and dropped) every copy sent before it.
+    sentinel = new_request("E2E-COMMIT", task_type="commit_message").model_copy(
+        update={"request_id": key_on_same_partition(request.request_id, "sentinel")}
+    )
+    await client.send(sentinel)
+    await result_of(client, sentinel.request_id)
+
+    found = await client.wait_for_results([request.request_id], RESULT_TIMEOUT_S)
+
+    assert first.status == "ok"
+    assert len(found[request.request_id]) == 1
+    assert len(model_calls(stack, request.request_id)) == 1
