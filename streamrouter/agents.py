@@ -76,6 +76,12 @@ class Agents:
         for tier, topic in self._topics.tiers.items():
             app.agent(topic, name=f"answer-{tier}", concurrency=in_flight)(self.answer_requests)
         app.agent(self._topics.completions, name="finalize")(self.finalize_results)
+        app.task(self.declare_output_topics)
+
+    async def declare_output_topics(self) -> None:
+        """Topics no agent reads are not declared by Faust itself; declare them too."""
+        for topic in (self._topics.results, self._topics.dlq):
+            await topic.maybe_declare()
 
     @cached_property
     def _ctx(self) -> PipelineContext:

@@ -8,6 +8,8 @@ requests ──admit──┬─> route.classify ──classify──> tier.<nam
 
 from __future__ import annotations
 
+import logging
+
 import faust
 
 from streamrouter.agents import Agents
@@ -19,6 +21,8 @@ __all__ = ["create_app"]
 
 
 def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.App:
+    # The SDK's HTTP client logs every request at INFO; model calls are in the results.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     app = faust.App(
         settings.app_id,
         broker=settings.broker,

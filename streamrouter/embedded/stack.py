@@ -7,9 +7,10 @@ to the simulator over HTTP through the real ``anthropic`` SDK.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -43,8 +44,10 @@ class EmbeddedStack:
         self._kafka_port = kafka_port
         self._worker_env = dict(worker_env or {})
         self._exit = ExitStack()
-        self._tmp = Path(tempfile.mkdtemp(prefix="streamrouter-"))
-        self.log_dir = log_dir or self._tmp
+        # Worker state (table stores) is scratch; logs outlive the stack, for a look after.
+        self._data_dir = Path(tempfile.mkdtemp(prefix="streamrouter-data-"))
+        self._exit.callback(shutil.rmtree, self._data_dir, ignore_errors=True)
+        self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="streamrouter-logs-"))
         self.broker_url = ""
         self.sim_url = ""
         self.workers: list[ManagedProcess] = []
@@ -56,9 +59,9 @@ class EmbeddedStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self, progress: callable = lambda _msg: None) -> None:  # type: ignore[valid-type]
+    def start(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
         try:
-            progress("starting the embedded broker (tansu)")
+            progress(f"starting the embedded broker (tansu); logs in {self.log_dir}")
             broker, self.broker_url = embedded_broker(self._kafka_port, self._log("broker"))
             self._exit.callback(broker.stop)
             broker.start(timeout=30)
@@ -97,7 +100,7 @@ class EmbeddedStack:
         return {
             **DEV_WORKER_ENV,
             "STREAMROUTER_BROKER": self.broker_url,
-            "STREAMROUTER_DATA_DIR": str(self._tmp / f"worker-{index}"),
+            "STREAMROUTER_DATA_DIR": str(self._data_dir / f"worker-{index}"),
             "ANTHROPIC_BASE_URL": self.sim_url,
             "ANTHROPIC_API_KEY": SIM_API_KEY,
             **self._worker_env,

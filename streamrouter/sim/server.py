@@ -49,6 +49,7 @@ class _SimState:
     calls: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: int = 0  # calls being served right now, to show clients call concurrently
 
     def reset(self) -> None:
         self.calls.clear()
@@ -97,7 +98,15 @@ def _record(
         messages = body.get("messages")
         model, kind = body.get("model"), "text"
         last_user = last_user_text(messages) if isinstance(messages, list) else ""
-    state.calls.append({"model": model, "kind": kind, "last_user": last_user, "status": status})
+    state.calls.append(
+        {
+            "model": model,
+            "kind": kind,
+            "last_user": last_user,
+            "status": status,
+            "in_flight": state.in_flight,
+        }
+    )
 
 
 async def _hang(state: _SimState) -> None:
@@ -122,6 +131,16 @@ async def _messages(request: web.Request) -> web.Response:
         _record(state, body, None, 400)
         return _error(400, "invalid_request_error", problem, request_id)
 
+    state.in_flight += 1
+    try:
+        return await _answer(state, body, sim_request, request_id)
+    finally:
+        state.in_flight -= 1
+
+
+async def _answer(
+    state: _SimState, body: Any, sim_request: SimRequest, request_id: str
+) -> web.Response:
     rule = select_rule(state.scenario, state.counters, sim_request.model, sim_request.last_user)
     latency = state.scenario.latency_ms
     if rule is not None and rule.latency_ms is not None:

@@ -216,3 +216,18 @@ async def test_same_request_id_twice_yields_one_result_and_one_set_of_calls(
     assert first.status == "ok"
     assert len(found[request.request_id]) == 1
     assert len(model_calls(stack, request.request_id)) == 1
+
+
+async def test_a_tier_serves_many_requests_at_once(
+    stack: EmbeddedStack, client: StreamClient
+) -> None:
+    requests = [new_request("E2E-SLOW", task_type="summarize") for _ in range(12)]
+    for request in requests:
+        await client.send(request)
+
+    found = await client.wait_for_results([r.request_id for r in requests], RESULT_TIMEOUT_S)
+
+    assert all(results[0].status == "ok" for results in found.values())
+    calls = [c for r in requests for c in model_calls(stack, r.request_id)]
+    # Each call takes 400 ms in the simulator; one-at-a-time would never overlap them.
+    assert max(int(c["in_flight"]) for c in calls) >= 4

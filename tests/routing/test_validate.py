@@ -118,3 +118,27 @@ def test_pinned_tier_is_checked_against_the_given_tiers(
     else:
         with pytest.raises(InvalidRequestError, match="unknown tier"):
             validate_request(request(tier=tier), LIMITS, tiers)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG streamrouter/routing/validate.py validate_request: a message with empty or "
+        "whitespace-only content passes validation, but the Messages API rejects it with "
+        "400 'text content blocks must be non-empty' / 'must contain non-whitespace text'; "
+        "llm/client.py _translate turns that 400 into ModelFailedError, so the request walks "
+        "the whole fallback chain and counts toward every model's cooldown instead of being "
+        "dead-lettered as invalid input"
+    ),
+)
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [user("")],
+        [user("   \n")],
+        [user("question"), assistant(""), user("again")],
+    ],
+)
+def test_blank_message_content_is_invalid(messages: list[Message]) -> None:
+    with pytest.raises(InvalidRequestError):
+        validate_request(request(messages=messages), LIMITS, TIERS)
