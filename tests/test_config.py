@@ -132,8 +132,7 @@ def test_file_with_other_tier_names(tmp_path: Path) -> None:
             id="unknown-tier-key",
         ),
         pytest.param(
-            "tiers:\n  - {name: a, model: m1}\n  - {name: a, model: m2}\n"
-            "task_map: {}\n",
+            "tiers:\n  - {name: a, model: m1}\n  - {name: a, model: m2}\ntask_map: {}\n",
             "unique",
             id="duplicate-tier-names",
         ),

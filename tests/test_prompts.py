@@ -29,9 +29,7 @@ CONVERSATION = [
     Message(role="user", content="follow-up"),
 ]
 
-ESCALATION = Escalation(
-    from_tier="haiku", answer="41", reasoning="added wrong", confidence=0.3333
-)
+ESCALATION = Escalation(from_tier="haiku", answer="41", reasoning="added wrong", confidence=0.3333)
 
 
 @pytest.mark.parametrize(
@@ -88,9 +86,7 @@ def test_answer_call_keeps_the_conversation(
         ("line1\nline2", f"line1\nline2\n\n{ANSWER_INSTRUCTIONS}"),
     ],
 )
-def test_answer_call_keeps_the_user_system_prompt_first(
-    system: str | None, expected: str
-) -> None:
+def test_answer_call_keeps_the_user_system_prompt_first(system: str | None, expected: str) -> None:
     assert answer_call(request(system=system), None).system == expected
 
 
@@ -180,7 +176,12 @@ def test_classify_call_truncates_long_text(text: str, sent: str) -> None:
         ({"messages": CONVERSATION}, "follow-up"),
         ({"system": "SECRET SYSTEM", "messages": CONVERSATION}, "follow-up"),
         (
-            {"messages": [Message(role="user", content="q"), Message(role="assistant", content="a")]},
+            {
+                "messages": [
+                    Message(role="user", content="q"),
+                    Message(role="assistant", content="a"),
+                ]
+            },
             "q",
         ),
     ],

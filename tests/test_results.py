@@ -95,9 +95,7 @@ def test_escalated_flag_comes_from_attempts(
         ([0.25, 0.0, 1.5], 1.75),
     ],
 )
-def test_total_cost_is_the_sum_of_attempts(
-    build: object, costs: list[float], total: float
-) -> None:
+def test_total_cost_is_the_sum_of_attempts(build: object, costs: list[float], total: float) -> None:
     result = build(work([attempt("answered", c) for c in costs]), RECEIVED)  # type: ignore[operator]
     assert result.total_cost_usd == pytest.approx(total)
 
@@ -215,7 +213,11 @@ def test_attempts_for_no_failures() -> None:
     ("usage", "outcome", "confidence"),
     [
         (TokenUsage(10, 20), "answered", 0.9),
-        (TokenUsage(10, 20, cache_read_input_tokens=300, cache_creation_input_tokens=40), "escalated", 0.2),
+        (
+            TokenUsage(10, 20, cache_read_input_tokens=300, cache_creation_input_tokens=40),
+            "escalated",
+            0.2,
+        ),
         (TokenUsage(0, 0), "classified", None),
     ],
 )

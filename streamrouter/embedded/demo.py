@@ -73,7 +73,9 @@ async def run_demo(*, scenario: Path | None, kafka_port: int, serve: bool) -> No
             _print_serving(stack)
             await asyncio.Event().wait()
     finally:
-        await asyncio.to_thread(stack.stop)
+        # Synchronous on purpose: on Ctrl-C this task is being cancelled and the loop
+        # is shutting down; the processes must be stopped before it is gone.
+        stack.stop()
 
 
 async def _first_dead_letter(client: StreamClient) -> DeadLetter | None:

@@ -9,11 +9,13 @@ SIGTERM, then SIGKILL after a grace period; calling it twice is safe.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -22,9 +24,22 @@ from typing import IO
 
 __all__ = ["ManagedProcess", "ProcessStartError", "free_port"]
 
+PR_SET_PDEATHSIG = 1
+
 
 class ProcessStartError(RuntimeError):
     pass
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the child when its parent dies, so a crashed owner leaves no orphans.
+
+    Strictly, when the *thread* that started it ends: start processes from a thread
+    that outlives them (the main thread, or an executor thread as ``asyncio.to_thread``).
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -65,6 +80,7 @@ class ManagedProcess:
             text=True,
             bufsize=1,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self._pump = threading.Thread(target=self._read_output, name=self.name, daemon=True)
         self._pump.start()

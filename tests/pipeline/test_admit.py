@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from streamrouter.codec import encode
+from streamrouter.codec import decode, encode
 from streamrouter.config import Policy, TierPolicy
-from streamrouter.events import DeadLetter, LLMRequest, Message, Route, WorkItem
+from streamrouter.events import DeadLetter, LLMRequest, Route, WorkItem
 from streamrouter.pipeline.admit import Duplicate, Rekey, SourceRecord, Unsupported, admit
 from streamrouter.routing.validate import RequestLimits
 
@@ -279,8 +279,6 @@ def test_json_and_avro_admit_the_same_work() -> None:
 
 
 def test_admitted_work_round_trips_through_the_codec() -> None:
-    from streamrouter.codec import decode
-
     outcome = run(record(as_avro(task_type="commit_message")))
     assert isinstance(outcome, WorkItem)
     assert decode(encode(outcome), WorkItem) == outcome

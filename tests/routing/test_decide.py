@@ -120,7 +120,7 @@ def test_choose_route_uses_the_given_task_map(
         (None, ""),
         ("", ""),
         ("commit_mesage", "unknown task_type 'commit_mesage'; "),
-        ("Weird 'quote'", 'unknown task_type "Weird \'quote\'"; '),
+        ("Weird 'quote'", "unknown task_type \"Weird 'quote'\"; "),
     ],
 )
 def test_classifier_note(task_type: str | None, note: str) -> None:

@@ -83,7 +83,7 @@ def test_max_tokens_zero_is_rejected_even_if_constructed_unchecked() -> None:
     unchecked = LLMRequest.model_construct(
         **{**request().model_dump(), "messages": [user("hi")], "max_tokens": 0}
     )
-    with pytest.raises(InvalidRequestError, match="max_tokens 0 is outside 1..2000"):
+    with pytest.raises(InvalidRequestError, match=r"max_tokens 0 is outside 1\.\.2000"):
         validate_request(unchecked, LIMITS, TIERS)
 
 
