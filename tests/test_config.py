@@ -127,7 +127,7 @@ def test_file_with_other_tier_names(tmp_path: Path) -> None:
     [
         pytest.param("tierz: []\n", "tierz", id="unknown-top-level-key"),
         pytest.param(
-            "tiers:\n  - {name: haiku, model: m, treshold: 0.5}\n",
+            "tiers:\n  - {name: haiku, model: m, treshold: 0.5}\ntask_map: {}\n",
             "treshold",
             id="unknown-tier-key",
         ),
