@@ -25,12 +25,11 @@ from faust.cli import AppCommand, argument, option
 
 from streamrouter.app import create_app
 from streamrouter.client import StreamClient
-from streamrouter.config import Settings, load_policy, load_settings
+from streamrouter.config import Settings, load_service_config
 from streamrouter.embedded.broker import embedded_broker
 from streamrouter.embedded.demo import run_demo
 from streamrouter.errors import ConfigError
 from streamrouter.events import LLMRequest, LLMResult, Message
-from streamrouter.llm.pricing import PriceTable
 from streamrouter.sim.scenario import Scenario
 from streamrouter.sim.server import serve
 
@@ -39,11 +38,7 @@ __all__ = ["main"]
 
 def main() -> None:
     try:
-        settings = load_settings()
-        policy = load_policy(settings.policy_file)
-        prices = (
-            PriceTable.load(settings.prices_file) if settings.prices_file else PriceTable.default()
-        )
+        config = load_service_config()
         if _command(sys.argv[1:]) == "worker" and not os.environ.get("ANTHROPIC_API_KEY"):
             raise ConfigError(
                 "ANTHROPIC_API_KEY is not set (for the simulator any value will do, "
@@ -52,8 +47,8 @@ def main() -> None:
     except ConfigError as exc:
         print(f"streamrouter: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    app = create_app(settings, policy, prices)
-    _register_commands(app, settings)
+    app = create_app(config.settings, config.policy, config.prices)
+    _register_commands(app, config.settings)
     app.main()
 
 

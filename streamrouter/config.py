@@ -13,6 +13,7 @@ overrides any part of it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,10 +22,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamrouter.errors import ConfigError
+from streamrouter.llm.pricing import PriceTable
 from streamrouter.routing.confidence import ConfidenceWeights
 from streamrouter.routing.task_map import DEFAULT_TASK_MAP
 
-__all__ = ["Policy", "Settings", "TierPolicy", "Topics", "load_policy"]
+__all__ = [
+    "Policy",
+    "ServiceConfig",
+    "Settings",
+    "TierPolicy",
+    "Topics",
+    "load_policy",
+    "load_service_config",
+]
 
 StructuredOutput = Literal["tool", "json_schema"]
 
@@ -99,6 +109,11 @@ class Policy(BaseModel):
     @property
     def weights(self) -> ConfidenceWeights:
         return ConfidenceWeights.from_mapping(self.confidence)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Every model the policy may call, each once."""
+        return tuple(dict.fromkeys(m for tier in self.tiers for m in tier.chain))
 
     @property
     def classifier(self) -> TierPolicy:
@@ -197,3 +212,21 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         raise ConfigError(f"invalid STREAMROUTER_* settings: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    settings: Settings
+    policy: Policy
+    prices: PriceTable
+
+
+def load_service_config() -> ServiceConfig:
+    """Settings, policy and prices, checked together: every model the policy may call
+    must have a price, so no paid call ever fails to be priced."""
+    settings = load_settings()
+    policy = load_policy(settings.policy_file)
+    prices = PriceTable.load(settings.prices_file) if settings.prices_file else PriceTable.default()
+    for model in policy.models:
+        prices.price_for(model)
+    return ServiceConfig(settings, policy, prices)

@@ -9,7 +9,8 @@
     ├── ModelCallError              one model call failed after the SDK's retries: fall back
     │   ├── RateLimitedError        429
     │   ├── OverloadedError         529
-    │   └── ModelFailedError        5xx, timeout, connection error, unusable output
+    │   ├── ModelFailedError        5xx, timeout, connection error, 401/403/404: fall back
+    │   └── RequestRejectedError    400/413/422: the request itself is at fault, no fallback
     └── ModelsExhaustedError        every model in the chain failed: error result
 
 Library errors (anthropic, fastavro, pydantic) are translated at the edge with
@@ -27,6 +28,7 @@ __all__ = [
     "ModelsExhaustedError",
     "OverloadedError",
     "RateLimitedError",
+    "RequestRejectedError",
     "StreamRouterError",
     "UndecodableEventError",
     "UnknownSchemaError",
@@ -87,6 +89,15 @@ class OverloadedError(ModelCallError):
 
 class ModelFailedError(ModelCallError):
     error_type = "model_failed"
+    outcome = "failed"
+
+
+class RequestRejectedError(ModelCallError):
+    """The API rejected the request as malformed: another model would too, and the model
+    is not at fault, so there is no fallback and no cooldown; the request ends in an
+    error result."""
+
+    error_type = "request_rejected"
     outcome = "failed"
 
 

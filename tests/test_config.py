@@ -11,6 +11,7 @@ from streamrouter.config import (
     TierPolicy,
     Topics,
     load_policy,
+    load_service_config,
 )
 from streamrouter.config import load_settings as load_settings_from_env
 from streamrouter.errors import ConfigError
@@ -298,3 +299,20 @@ def test_settings_topics_use_the_env_prefix(clean_env: pytest.MonkeyPatch) -> No
     assert topics.requests == "team7.requests"
     assert topics.tier("opus") == "team7.tier.opus"
     assert topics.dlq == "team7.dlq"
+
+
+def test_service_config_refuses_a_policy_model_without_a_price(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("tiers:\n  - {name: only, model: claude-mystery-9}\ntask_map: {}\n")
+    monkeypatch.setenv("STREAMROUTER_POLICY_FILE", str(policy))
+
+    with pytest.raises(ConfigError, match="claude-mystery-9"):
+        load_service_config()
+
+
+def test_service_config_defaults_are_all_priced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STREAMROUTER_POLICY_FILE", raising=False)
+    config = load_service_config()
+    assert config.policy.models == ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7")

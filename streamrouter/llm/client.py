@@ -19,10 +19,14 @@ from streamrouter.errors import (
     ModelFailedError,
     OverloadedError,
     RateLimitedError,
+    RequestRejectedError,
 )
 from streamrouter.llm.pricing import PriceTable, TokenUsage, price_usage
 
 __all__ = ["ModelCall", "ModelGateway", "ModelReply", "create_anthropic_client"]
+
+# Bad request, too large, unprocessable: the request's fault, whichever model gets it.
+REJECTED_STATUSES = frozenset({400, 413, 422})
 
 
 @dataclass(frozen=True)
@@ -109,4 +113,6 @@ def _translate(exc: anthropic.APIError, model: str) -> ModelCallError:
         return RateLimitedError(message, model=model)
     if isinstance(exc, anthropic.OverloadedError):
         return OverloadedError(message, model=model)
+    if isinstance(exc, anthropic.APIStatusError) and exc.status_code in REJECTED_STATUSES:
+        return RequestRejectedError(message, model=model)
     return ModelFailedError(message, model=model)

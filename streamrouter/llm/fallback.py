@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from streamrouter.errors import ModelCallError, ModelsExhaustedError
+from streamrouter.errors import ModelCallError, ModelsExhaustedError, RequestRejectedError
 from streamrouter.llm.client import ModelCall, ModelGateway, ModelReply
 from streamrouter.llm.cooldown import Cooldowns, plan_chain
 
@@ -32,9 +32,17 @@ class FallbackReply:
 
 
 class ChainExhaustedError(ModelsExhaustedError):
-    def __init__(self, message: str, failures: tuple[FailedCall, ...]) -> None:
+    """No answer from the chain; ``failures`` says what each tried model did."""
+
+    def __init__(
+        self,
+        message: str,
+        failures: tuple[FailedCall, ...],
+        error_type: str = ModelsExhaustedError.error_type,
+    ) -> None:
         super().__init__(message)
         self.failures = failures
+        self.error_type = error_type
 
 
 async def call_with_fallback(
@@ -45,6 +53,10 @@ async def call_with_fallback(
         cooldowns.record_attempt(model)
         try:
             reply = await gateway.call(model, call)
+        except RequestRejectedError as exc:
+            cooldowns.record_success(model)  # the model answered; the request was at fault
+            failures.append(FailedCall(model, exc))
+            raise ChainExhaustedError(str(exc), tuple(failures), error_type=exc.error_type) from exc
         except ModelCallError as exc:
             cooldowns.record_failure(model)
             failures.append(FailedCall(model, exc))

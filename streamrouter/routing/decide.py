@@ -44,7 +44,7 @@ def choose_route(request: LLMRequest, task_map: Mapping[str, str]) -> RouteDecis
 
 def classifier_note(request: LLMRequest) -> str:
     """Why the classifier is asked; an unknown task type is named so a typo is visible."""
-    if request.task_type:
+    if request.task_type and request.task_type.strip():
         return f"unknown task_type {request.task_type!r}; "
     return ""
 

@@ -23,6 +23,9 @@ def validate_request(request: LLMRequest, limits: RequestLimits, tiers: Sequence
         raise InvalidRequestError("request_id is empty")
     if not request.messages:
         raise InvalidRequestError("messages is empty")
+    for index, message in enumerate(request.messages):
+        if not message.content.strip():
+            raise InvalidRequestError(f"messages[{index}].content is empty")
     if request.messages[-1].role != "user":
         raise InvalidRequestError("the last message must come from the user")
     if request.prompt_chars > limits.max_prompt_chars:

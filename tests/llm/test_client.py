@@ -12,6 +12,7 @@ from streamrouter.errors import (
     ModelFailedError,
     OverloadedError,
     RateLimitedError,
+    RequestRejectedError,
 )
 from streamrouter.llm.client import (
     ModelCall,
@@ -133,6 +134,12 @@ def status_error(cls: type[anthropic.APIStatusError], status: int) -> anthropic.
         # 529 OverloadedError subclasses InternalServerError: it must not become "failed".
         pytest.param(status_error(anthropic.OverloadedError, 529), OverloadedError, id="529"),
         pytest.param(status_error(anthropic.InternalServerError, 500), ModelFailedError, id="500"),
+        pytest.param(status_error(anthropic.BadRequestError, 400), RequestRejectedError, id="400"),
+        pytest.param(
+            status_error(anthropic.UnprocessableEntityError, 422), RequestRejectedError, id="422"
+        ),
+        pytest.param(status_error(anthropic.AuthenticationError, 401), ModelFailedError, id="401"),
+        pytest.param(status_error(anthropic.NotFoundError, 404), ModelFailedError, id="404"),
         pytest.param(
             status_error(anthropic.ServiceUnavailableError, 503), ModelFailedError, id="503"
         ),

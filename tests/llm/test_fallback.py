@@ -10,6 +10,7 @@ from streamrouter.errors import (
     ModelsExhaustedError,
     OverloadedError,
     RateLimitedError,
+    RequestRejectedError,
 )
 from streamrouter.llm.client import ModelCall, ModelReply
 from streamrouter.llm.cooldown import Cooldowns
@@ -28,6 +29,7 @@ ERRORS: dict[str, Callable[[str], ModelCallError]] = {
     "429": lambda model: RateLimitedError("rate limited", model=model),
     "529": lambda model: OverloadedError("overloaded", model=model),
     "500": lambda model: ModelFailedError("server error", model=model),
+    "400": lambda model: RequestRejectedError("bad request", model=model),
 }
 
 
@@ -241,3 +243,16 @@ async def test_unexpected_errors_are_not_swallowed() -> None:
     with pytest.raises(RuntimeError, match="bug"):
         await call_with_fallback(Broken(), breakers, CHAIN, CALL)  # type: ignore[arg-type]
     assert breakers.available(OPUS)  # a bug is not a model failure
+
+
+async def test_a_rejected_request_stops_the_chain_without_cooldown() -> None:
+    breaker, _ = cooldowns(threshold=1)
+    gateway = FakeGateway({OPUS: ["400"]})
+
+    with pytest.raises(ChainExhaustedError) as caught:
+        await call_with_fallback(gateway, breaker, CHAIN, CALL)  # type: ignore[arg-type]
+
+    assert gateway.models == [OPUS]
+    assert caught.value.error_type == "request_rejected"
+    assert [f.error.outcome for f in caught.value.failures] == ["failed"]
+    assert breaker.available(OPUS)

@@ -120,17 +120,6 @@ def test_pinned_tier_is_checked_against_the_given_tiers(
             validate_request(request(tier=tier), LIMITS, tiers)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG streamrouter/routing/validate.py validate_request: a message with empty or "
-        "whitespace-only content passes validation, but the Messages API rejects it with "
-        "400 'text content blocks must be non-empty' / 'must contain non-whitespace text'; "
-        "llm/client.py _translate turns that 400 into ModelFailedError, so the request walks "
-        "the whole fallback chain and counts toward every model's cooldown instead of being "
-        "dead-lettered as invalid input"
-    ),
-)
 @pytest.mark.parametrize(
     "messages",
     [
