@@ -32,6 +32,7 @@ from streamrouter.pipeline.admit import (
     SourceRecord,
     Unsupported,
     admit,
+    dead_letter,
 )
 from streamrouter.pipeline.answer import answer
 from streamrouter.pipeline.classify import classify
@@ -202,16 +203,8 @@ class Agents:
             )
             await self._send(self._topics.completions, result)
             return
-        dead = DeadLetter(
-            key=record.key,
-            value=record.value,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            error_type=getattr(exc, "error_type", "internal_error"),
-            error_message=repr(exc),
-            failed_at=utcnow(),
-        )
+        error_type = getattr(exc, "error_type", "internal_error")
+        dead = dead_letter(record, error_type, repr(exc), utcnow())
         await self._topics.dlq.send(key=record.key, value=encode(dead))
 
 

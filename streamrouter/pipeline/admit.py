@@ -17,7 +17,15 @@ from streamrouter.events import DeadLetter, LLMRequest, WorkItem
 from streamrouter.routing.decide import choose_route
 from streamrouter.routing.validate import RequestLimits, validate_request
 
-__all__ = ["Admission", "Duplicate", "Rekey", "SourceRecord", "Unsupported", "admit"]
+__all__ = [
+    "Admission",
+    "Duplicate",
+    "Rekey",
+    "SourceRecord",
+    "Unsupported",
+    "admit",
+    "dead_letter",
+]
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,19 @@ class Unsupported:
 Admission = WorkItem | DeadLetter | Duplicate | Rekey | Unsupported
 
 
+def dead_letter(record: SourceRecord, error_type: str, message: str, now: datetime) -> DeadLetter:
+    return DeadLetter(
+        key=record.key,
+        value=record.value,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        error_type=error_type,
+        error_message=message,
+        failed_at=now,
+    )
+
+
 def admit(
     record: SourceRecord,
     *,
@@ -67,7 +88,7 @@ def admit(
         request = decode(record.value, LLMRequest)
         validate_request(request, limits, policy.tier_names)
     except InvalidEventError as exc:
-        return _dead_letter(record, exc, now)
+        return dead_letter(record, exc.error_type, str(exc), now)
     if record.key != request.request_id.encode():
         return Rekey(request)
     if seen(request.request_id):
@@ -79,16 +100,3 @@ def admit(
     if decision is None:
         return work
     return work.model_copy(update={"tier": decision.tier, "route": decision.route})
-
-
-def _dead_letter(record: SourceRecord, exc: InvalidEventError, now: datetime) -> DeadLetter:
-    return DeadLetter(
-        key=record.key,
-        value=record.value,
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        error_type=exc.error_type,
-        error_message=str(exc),
-        failed_at=now,
-    )

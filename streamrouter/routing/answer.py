@@ -24,6 +24,7 @@ __all__ = [
     "ParsedAnswer",
     "answer_tool",
     "parse_answer",
+    "unit_float_or_none",
 ]
 
 ANSWER_TOOL_NAME: Final = "submit_answer"
@@ -105,7 +106,7 @@ def parse_answer(content_blocks: Sequence[Mapping[str, Any]]) -> ParsedAnswer:
         reasoning = data.get("reasoning")
         return ParsedAnswer(
             answer=data["answer"].strip(),
-            self_confidence=_unit_float_or_none(data.get("confidence")),
+            self_confidence=unit_float_or_none(data.get("confidence")),
             reasoning=reasoning.strip() if isinstance(reasoning, str) else "",
             tool_calls=tool_calls,
         )
@@ -132,7 +133,9 @@ def _json_object(text: str) -> Mapping[str, Any] | None:
     return data if isinstance(data, Mapping) else None
 
 
-def _unit_float_or_none(value: object) -> float | None:
+def unit_float_or_none(value: object) -> float | None:
+    """A confidence as the model may write it (number or numeric string), clamped to
+    [0, 1]; ``None`` when it is not a number."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:

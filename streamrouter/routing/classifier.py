@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+
+from streamrouter.routing.answer import unit_float_or_none
 
 __all__ = [
     "CLASSIFIER_SYSTEM",
@@ -141,12 +142,7 @@ def _as_mapping(payload: Mapping[str, Any] | str) -> Mapping[str, Any]:
 
 
 def _as_unit_float(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    number = unit_float_or_none(value)
+    if number is None:
         raise ClassifierOutputError(f"confidence must be a number: {value!r}")
-    try:
-        number = float(value)
-    except ValueError as exc:
-        raise ClassifierOutputError(f"confidence must be a number: {value!r}") from exc
-    if math.isnan(number):
-        raise ClassifierOutputError("confidence must be a number, got NaN")
-    return min(1.0, max(0.0, number))
+    return number
