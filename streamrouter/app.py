@@ -1,20 +1,27 @@
-"""The Faust app: topics, the de-duplication ledger, and the agents wired together.
+"""The Faust app: topics, the de-duplication ledger, the agents, and the web pages.
 
-requests ──admit──┬─> route.classify ──classify──> tier.<name>
-                  ├─> tier.<name> ──answer──┬─> tier.<next>   (escalation)
-                  │                         └─> completions ──finalize──> results
-                  └─> dlq
+    requests ──admit──┬─> route.classify ──classify──> tier.<name>
+                      ├─> tier.<name> ──answer──┬─> tier.<next>   (escalation)
+                      │                         └─> completions ──finalize──> results
+                      └─> dlq
+
+The worker's web port serves ``/metrics`` (Prometheus) and ``/healthz``.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import faust
+from faust.web import Request, Response, View
 
 from streamrouter.agents import Agents
 from streamrouter.config import Policy, Settings
+from streamrouter.kafka_security import load_kafka_security
 from streamrouter.llm.pricing import PriceTable
+from streamrouter.telemetry import tracing
+from streamrouter.telemetry.metrics import CONTENT_TYPE, Metrics
 from streamrouter.topics import declare_topics
 
 __all__ = ["create_app"]
@@ -26,6 +33,7 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=load_kafka_security().faust_credentials(),
         store="memory://",
         datadir=str(settings.data_dir),
         web_port=settings.web_port,
@@ -38,5 +46,30 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
     topics = declare_topics(app, settings, policy)
     # request_id -> "admitted" | "done"; changelogged, so it survives restarts.
     ledger = app.Table("ledger", default=None, partitions=settings.partitions)
-    Agents(settings, policy, prices, topics, ledger).register(app)
+    metrics = Metrics()
+    agents = Agents(settings, policy, prices, topics, ledger, metrics)
+    agents.register(app)
+    _add_pages(app, metrics)
+
+    @app.on_worker_init.connect
+    def start_tracing(app: faust.App, **kwargs: Any) -> None:
+        tracing.configure_tracing(settings.app_id)
+
+    @app.on_before_shutdown.connect
+    async def close_clients(app: faust.App, **kwargs: Any) -> None:
+        await agents.close()
+        tracing.shutdown_tracing()
+
     return app
+
+
+def _add_pages(app: faust.App, metrics: Metrics) -> None:
+    @app.page("/metrics")
+    class MetricsPage(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+    @app.page("/healthz")
+    class HealthPage(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok"})

@@ -7,6 +7,7 @@ streamrouter sim             the simulated Anthropic Messages API
 streamrouter dev             broker + simulator + worker, sample requests, a table
 streamrouter send PROMPT     publish a request (or a JSON request on stdin)
 streamrouter tail            print results as they arrive
+streamrouter topics create   create the Kafka topics (or `check` them)
 """
 
 from __future__ import annotations
@@ -16,20 +17,23 @@ import json
 import os
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 import faust
-import faust.cli.faust
+import faust.cli.faust  # Faust's own commands first, so ours can replace `send`
 from faust.cli import AppCommand, argument, option
 
+from streamrouter.admin import register_topic_commands
 from streamrouter.app import create_app
 from streamrouter.client import StreamClient
-from streamrouter.config import Settings, load_service_config
+from streamrouter.config import Policy, ServiceConfig, Settings, load_service_config
 from streamrouter.embedded.broker import embedded_broker
 from streamrouter.embedded.demo import run_demo
 from streamrouter.errors import ConfigError
 from streamrouter.events import LLMRequest, LLMResult, Message
+from streamrouter.report import format_report, summarize
 from streamrouter.sim.scenario import Scenario
 from streamrouter.sim.server import serve
 
@@ -48,7 +52,8 @@ def main() -> None:
         print(f"streamrouter: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     app = create_app(config.settings, config.policy, config.prices)
-    _register_commands(app, config.settings)
+    _register_commands(app, config.settings, config.policy)
+    _register_report_command(app, config)
     app.main()
 
 
@@ -56,7 +61,7 @@ def _command(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
-def _register_commands(app: faust.App, settings: Settings) -> None:
+def _register_commands(app: faust.App, settings: Settings, policy: Policy) -> None:
     @app.command(
         option("--port", type=int, default=9092, show_default=True, help="Kafka port (0: free)")
     )
@@ -140,6 +145,38 @@ def _register_commands(app: faust.App, settings: Settings) -> None:
         async with StreamClient(settings.broker, settings.topics) as client:
             async for result in client.results(from_beginning=from_beginning):
                 print(_json(result), flush=True)
+
+    register_topic_commands(app, settings, policy)
+
+
+def _register_report_command(app: faust.App, config: ServiceConfig) -> None:
+    @app.command(
+        option("--since", default=None, help="Only results completed since: 30m, 2h, 1d or ISO."),
+        option("--json", "as_json", is_flag=True, help="Machine-readable output."),
+    )
+    async def report(self: AppCommand, since: str | None, as_json: bool) -> None:
+        """Per route and final tier: requests, cost, latency, escalation and fallback rates."""
+        settings = config.settings
+        top_model = config.policy.tiers[-1].model
+        async with StreamClient(settings.broker, settings.topics) as client:
+            results = await client.results_so_far()
+        figures = summarize(results, config.prices.price_for(top_model), parse_since(since))
+        print(json.dumps(figures.to_json(), indent=2) if as_json else format_report(figures))
+
+
+def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
+    """``30m`` / ``2h`` / ``1d`` ago, or an ISO-8601 time (UTC when no offset)."""
+    if value is None:
+        return None
+    now = now or datetime.now(UTC)
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if value[:-1].isdigit() and value[-1] in units:
+        return now - timedelta(seconds=int(value[:-1]) * units[value[-1]])
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"--since {value!r}: use 30m, 2h, 1d or an ISO time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _json(result: LLMResult) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Literal, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 from streamrouter.codec import decode, encode
 from streamrouter.config import Topics
 from streamrouter.events import DeadLetter, LLMRequest, LLMResult
+from streamrouter.kafka_security import KafkaSecurity, load_kafka_security
 
 __all__ = ["StreamClient", "bootstrap_servers"]
 
@@ -32,8 +34,12 @@ def bootstrap_servers(broker_url: str) -> str:
 
 
 class StreamClient:
-    def __init__(self, broker_url: str, topics: Topics) -> None:
+    def __init__(
+        self, broker_url: str, topics: Topics, security: KafkaSecurity | None = None
+    ) -> None:
         self._servers = bootstrap_servers(broker_url)
+        # TLS / SASL settings (default: from STREAMROUTER_KAFKA_*), as the worker uses them.
+        self._security = (security or load_kafka_security()).aiokafka_kwargs()
         self.topics = topics
         self._producer: AIOKafkaProducer | None = None
 
@@ -46,7 +52,9 @@ class StreamClient:
 
     async def start(self) -> None:
         if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self._servers, acks="all")
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._servers, acks="all", **self._security
+            )
             await producer.start()
             self._producer = producer
 
@@ -55,16 +63,33 @@ class StreamClient:
         if producer is not None:
             await producer.stop()
 
-    async def send(self, request: LLMRequest, encoding: Literal["avro", "json"] = "avro") -> None:
+    async def send(
+        self,
+        request: LLMRequest,
+        encoding: Literal["avro", "json"] = "avro",
+        headers: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Publish a request keyed by its id; ``headers`` may carry a ``traceparent``."""
         if encoding == "avro":
             value = encode(request)
         else:
             value = request.model_dump_json(exclude_none=True).encode()
-        await self.send_raw(request.request_id.encode(), value)
+        await self.send_raw(request.request_id.encode(), value, headers=headers)
 
-    async def send_raw(self, key: bytes | None, value: bytes, topic: str | None = None) -> None:
+    async def send_raw(
+        self,
+        key: bytes | None,
+        value: bytes,
+        topic: str | None = None,
+        headers: Mapping[str, bytes] | None = None,
+    ) -> None:
         assert self._producer is not None, "start() the client first"
-        await self._producer.send_and_wait(topic or self.topics.requests, value=value, key=key)
+        await self._producer.send_and_wait(
+            topic or self.topics.requests,
+            value=value,
+            key=key,
+            headers=list((headers or {}).items()) or None,
+        )
 
     def results(self, *, from_beginning: bool = True) -> AsyncIterator[LLMResult]:
         return self._read(self.topics.results, LLMResult, from_beginning)
@@ -89,11 +114,31 @@ class StreamClient:
         await asyncio.wait_for(collect(), timeout)
         return found
 
+    async def results_so_far(self) -> list[LLMResult]:
+        """Every result already on the topic (up to its end when called), then stop."""
+        async with self._assigned(self.topics.results, from_beginning=True) as consumer:
+            partitions = list(consumer.assignment())
+            ends = await consumer.end_offsets(partitions)
+            found: list[LLMResult] = []
+            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+                batches = await consumer.getmany(timeout_ms=1000)
+                for records in batches.values():
+                    found.extend(decode(record.value, LLMResult) for record in records)
+            return found
+
     async def _read(self, topic: str, model: type[M], from_beginning: bool) -> AsyncIterator[M]:
+        async with self._assigned(topic, from_beginning) as consumer:
+            async for record in consumer:
+                yield decode(record.value, model)
+
+    @asynccontextmanager
+    async def _assigned(self, topic: str, from_beginning: bool) -> AsyncIterator[AIOKafkaConsumer]:
+        """A consumer with every partition of ``topic`` assigned (no group, no rebalance)."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._servers,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if from_beginning else "latest",
+            **self._security,
         )
         await consumer.start()
         try:
@@ -103,8 +148,7 @@ class StreamClient:
                 await consumer.seek_to_beginning()
             else:
                 await consumer.seek_to_end()
-            async for record in consumer:
-                yield decode(record.value, model)
+            yield consumer
         finally:
             await consumer.stop()
 

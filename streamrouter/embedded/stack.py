@@ -49,8 +49,10 @@ class EmbeddedStack:
         self._exit.callback(shutil.rmtree, self._data_dir, ignore_errors=True)
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="streamrouter-logs-"))
         self.broker_url = ""
+        self.broker: ManagedProcess | None = None
         self.sim_url = ""
         self.workers: list[ManagedProcess] = []
+        self.web_ports: list[int] = []  # each worker's web port (/metrics, /healthz)
 
     def __enter__(self) -> EmbeddedStack:
         self.start()
@@ -62,9 +64,9 @@ class EmbeddedStack:
     def start(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
         try:
             progress(f"starting the embedded broker (tansu); logs in {self.log_dir}")
-            broker, self.broker_url = embedded_broker(self._kafka_port, self._log("broker"))
-            self._exit.callback(broker.stop)
-            broker.start(timeout=30)
+            self.broker, self.broker_url = embedded_broker(self._kafka_port, self._log("broker"))
+            self._exit.callback(self._stop_broker)
+            self.broker.start(timeout=30)
             progress(f"broker ready at {self.broker_url}")
             sim = ManagedProcess(
                 "sim",
@@ -84,17 +86,37 @@ class EmbeddedStack:
 
     def start_worker(self, timeout: float = 120.0) -> ManagedProcess:
         index = len(self.workers)
+        web_port = free_port()
         worker = ManagedProcess(
             f"worker-{index}",
-            self._streamrouter("worker", "--loglevel", "info", "--web-port", str(free_port())),
+            self._streamrouter("worker", "--loglevel", "info", "--web-port", str(web_port)),
             ready=r"\[\^Worker\]: Ready",
             env=self.worker_env(index),
             log_path=self._log(f"worker-{index}"),
         )
         self._exit.callback(worker.stop)
         self.workers.append(worker)
+        self.web_ports.append(web_port)
         worker.start(timeout=timeout)
         return worker
+
+    def restart_broker(self, *, kill: bool = True, timeout: float = 30.0) -> None:
+        """Stop the broker (SIGKILL unless ``kill=False``) and start a new one on its port.
+
+        The broker keeps its data in memory: every topic, offset and group is gone after.
+        """
+        assert self.broker is not None, "start() the stack first"
+        if kill:
+            self.broker.kill()
+        else:
+            self.broker.stop()
+        port = int(self.broker_url.rsplit(":", 1)[1])
+        self.broker, _ = embedded_broker(port, self._log("broker"))
+        self.broker.start(timeout=timeout)
+
+    def _stop_broker(self) -> None:
+        if self.broker is not None:
+            self.broker.stop()
 
     def worker_env(self, index: int = 0) -> dict[str, str]:
         return {

@@ -2,19 +2,27 @@
 
 A model that keeps failing is put in cooldown (:class:`Cooldowns`) and skipped until
 it may be tried again. Every failed call is kept as an attempt, so the result shows
-what happened; when no model answers, :class:`ModelsExhaustedError` carries them.
+what happened; when no model answers, :class:`ChainExhaustedError` carries them.
+
+Each call is a GenAI client span; ``assess`` (how confident the reply is) runs while
+that span is open, so the span carries the confidence along with tokens and cost.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from opentelemetry.trace import Span, Status, StatusCode
 
 from streamrouter.errors import ModelCallError, ModelsExhaustedError, RequestRejectedError
 from streamrouter.llm.client import ModelCall, ModelGateway, ModelReply
 from streamrouter.llm.cooldown import Cooldowns, plan_chain
+from streamrouter.telemetry.tracing import model_call_span, record_event
 
 __all__ = ["ChainExhaustedError", "FailedCall", "FallbackReply", "call_with_fallback"]
+
+Assess = Callable[[ModelReply], float | None]
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,7 @@ class FallbackReply:
     failures: tuple[FailedCall, ...]
     # True when the answer did not come from the chain's first model.
     fallback_used: bool
+    confidence: float | None = None
 
 
 class ChainExhaustedError(ModelsExhaustedError):
@@ -46,26 +55,62 @@ class ChainExhaustedError(ModelsExhaustedError):
 
 
 async def call_with_fallback(
-    gateway: ModelGateway, cooldowns: Cooldowns, chain: Sequence[str], call: ModelCall
+    gateway: ModelGateway,
+    cooldowns: Cooldowns,
+    chain: Sequence[str],
+    call: ModelCall,
+    assess: Assess | None = None,
 ) -> FallbackReply:
     failures: list[FailedCall] = []
     for model in plan_chain(chain, cooldowns):
         cooldowns.record_attempt(model)
-        try:
-            reply = await gateway.call(model, call)
-        except RequestRejectedError as exc:
-            cooldowns.record_success(model)  # the model answered; the request was at fault
-            failures.append(FailedCall(model, exc))
-            raise ChainExhaustedError(str(exc), tuple(failures), error_type=exc.error_type) from exc
-        except ModelCallError as exc:
-            cooldowns.record_failure(model)
-            failures.append(FailedCall(model, exc))
-            continue
+        with model_call_span(model, call.max_tokens) as span:
+            try:
+                reply = await gateway.call(model, call)
+            except RequestRejectedError as exc:
+                cooldowns.record_success(model)  # the model answered; the request was at fault
+                failures.append(FailedCall(model, exc))
+                raise ChainExhaustedError(
+                    str(exc), tuple(failures), error_type=exc.error_type
+                ) from exc
+            except ModelCallError as exc:
+                cooldowns.record_failure(model)
+                failures.append(FailedCall(model, exc))
+                _record_failure(span, exc)
+                continue
+            confidence = assess(reply) if assess else None
+            _record_reply(span, reply, confidence)
         cooldowns.record_success(model)
-        return FallbackReply(reply, tuple(failures), fallback_used=model != chain[0])
+        return FallbackReply(
+            reply, tuple(failures), fallback_used=model != chain[0], confidence=confidence
+        )
     tried = ", ".join(f"{f.model} ({f.error.error_type})" for f in failures) or "none"
     cooling = [m for m in chain if not cooldowns.available(m)]
     raise ChainExhaustedError(
         f"no model of {list(chain)} answered; tried: {tried}; cooling down: {cooling}",
         tuple(failures),
     )
+
+
+def _record_reply(span: Span, reply: ModelReply, confidence: float | None) -> None:
+    usage = reply.usage
+    span.set_attributes(
+        {
+            "gen_ai.response.model": reply.model,
+            "gen_ai.response.finish_reasons": [reply.stop_reason or ""],
+            "gen_ai.usage.input_tokens": usage.input_tokens,
+            "gen_ai.usage.output_tokens": usage.output_tokens,
+            "gen_ai.usage.cache_read.input_tokens": usage.cache_read_input_tokens,
+            "gen_ai.usage.cache_creation.input_tokens": usage.cache_creation_input_tokens,
+            "streamrouter.cost_usd": reply.cost_usd,
+        }
+    )
+    if confidence is not None:
+        span.set_attribute("streamrouter.confidence", confidence)
+
+
+def _record_failure(span: Span, exc: ModelCallError) -> None:
+    span.record_exception(exc)
+    span.set_attribute("error.type", exc.error_type)
+    span.set_status(Status(StatusCode.ERROR, exc.error_type))
+    record_event("fallback", {"gen_ai.request.model": exc.model, "error.type": exc.error_type})

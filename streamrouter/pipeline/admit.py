@@ -6,8 +6,8 @@ and returns what to do. Nothing here sends, logs or raises for bad input.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from streamrouter.codec import decode
@@ -35,6 +35,7 @@ class SourceRecord:
     topic: str
     partition: int
     offset: int
+    headers: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from streamrouter.events import Escalation, LLMResult, WorkItem
+from streamrouter.llm.client import ModelReply
 from streamrouter.llm.fallback import ChainExhaustedError, call_with_fallback
 from streamrouter.pipeline.context import PipelineContext
 from streamrouter.prompts import answer_call
@@ -20,10 +21,14 @@ from streamrouter.results import (
     ok_result,
 )
 from streamrouter.routing.answer import parse_answer
-from streamrouter.routing.confidence import ResponseSignals, combine_confidence
+from streamrouter.routing.confidence import (
+    ConfidenceWeights,
+    ResponseSignals,
+    combine_confidence,
+)
 from streamrouter.routing.escalation import escalate_if_unsure
 
-__all__ = ["answer"]
+__all__ = ["answer", "judge_reply"]
 
 
 async def answer(work: WorkItem, ctx: PipelineContext, now: datetime) -> WorkItem | LLMResult:
@@ -31,8 +36,15 @@ async def answer(work: WorkItem, ctx: PipelineContext, now: datetime) -> WorkIte
     assert work.tier is not None, "answer() needs a routed work item"
     tier = ctx.policy.tier(work.tier)
     call = answer_call(work.request, work.escalation, tier.structured_output)
+    weights, max_tokens = ctx.policy.weights, work.request.max_tokens
     try:
-        outcome = await call_with_fallback(ctx.gateway, ctx.cooldowns, tier.chain, call)
+        outcome = await call_with_fallback(
+            ctx.gateway,
+            ctx.cooldowns,
+            tier.chain,
+            call,
+            assess=lambda reply: judge_reply(reply, max_tokens, weights),
+        )
     except ChainExhaustedError as exc:
         failed = work.model_copy(
             update={"attempts": [*work.attempts, *attempts_for_failures(tier.name, exc.failures)]}
@@ -41,13 +53,8 @@ async def answer(work: WorkItem, ctx: PipelineContext, now: datetime) -> WorkIte
 
     reply = outcome.reply
     parsed = parse_answer(reply.content)
-    signals = ResponseSignals.from_parsed(
-        parsed,
-        stop_reason=reply.stop_reason,
-        output_tokens=reply.usage.output_tokens,
-        max_tokens=work.request.max_tokens,
-    )
-    confidence = combine_confidence(signals, ctx.policy.weights)
+    confidence = outcome.confidence
+    assert confidence is not None, "assess always judges an answer"
     next_tier = escalate_if_unsure(
         tier.name, confidence, ctx.policy.thresholds, ctx.policy.tier_names
     )
@@ -76,3 +83,14 @@ async def answer(work: WorkItem, ctx: PipelineContext, now: datetime) -> WorkIte
         fallback_used=outcome.fallback_used,
         now=now,
     )
+
+
+def judge_reply(reply: ModelReply, max_tokens: int, weights: ConfidenceWeights) -> float:
+    """The confidence that decides escalation: self-report combined with heuristics."""
+    signals = ResponseSignals.from_parsed(
+        parse_answer(reply.content),
+        stop_reason=reply.stop_reason,
+        output_tokens=reply.usage.output_tokens,
+        max_tokens=max_tokens,
+    )
+    return combine_confidence(signals, weights)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from streamrouter.events import Attempt, WorkItem
+from streamrouter.llm.client import ModelReply
 from streamrouter.llm.fallback import ChainExhaustedError, call_with_fallback
 from streamrouter.pipeline.context import PipelineContext
 from streamrouter.prompts import classify_call
@@ -27,13 +28,15 @@ async def classify(work: WorkItem, ctx: PipelineContext) -> WorkItem:
     note = classifier_note(work.request)
     call = classify_call(work.request, tier.structured_output)
     try:
-        outcome = await call_with_fallback(ctx.gateway, ctx.cooldowns, tier.chain, call)
+        outcome = await call_with_fallback(
+            ctx.gateway, ctx.cooldowns, tier.chain, call, assess=_classification_confidence
+        )
     except ChainExhaustedError as exc:
         failed = attempts_for_failures(tier.name, exc.failures)
         decision = route_unclassified(exc.error_type, policy.tier_names, note)
         return _routed(work, decision, failed)
     attempts = attempts_for_failures(tier.name, outcome.failures)
-    attempts.append(attempt_for_reply(tier.name, outcome.reply, "classified"))
+    attempts.append(attempt_for_reply(tier.name, outcome.reply, "classified", outcome.confidence))
     try:
         classification = parse_classification(_structured_payload(outcome.reply.content))
     except ClassifierOutputError as exc:
@@ -41,6 +44,13 @@ async def classify(work: WorkItem, ctx: PipelineContext) -> WorkItem:
     else:
         decision = route_classified(classification, policy.tier_names, note)
     return _routed(work, decision, attempts)
+
+
+def _classification_confidence(reply: ModelReply) -> float | None:
+    try:
+        return parse_classification(_structured_payload(reply.content)).confidence
+    except ClassifierOutputError:
+        return None
 
 
 def _routed(work: WorkItem, decision: RouteDecision, attempts: list[Attempt]) -> WorkItem:

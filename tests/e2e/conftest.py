@@ -19,6 +19,7 @@ from streamrouter.client import StreamClient
 from streamrouter.config import Topics
 from streamrouter.embedded.stack import EmbeddedStack
 from streamrouter.events import LLMRequest, Message
+from tests.support.otlp import OtlpReceiver
 
 SCENARIO = Path(__file__).with_name("scenario.yaml")
 PARTITIONS = 2
@@ -27,11 +28,20 @@ RESULT_TIMEOUT_S = 60.0
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+def otlp() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Iterator[EmbeddedStack]:
     env = {
         "STREAMROUTER_PARTITIONS": str(PARTITIONS),
         "STREAMROUTER_MAX_PROMPT_CHARS": str(MAX_PROMPT_CHARS),
         "STREAMROUTER_MODEL_MAX_RETRIES": "1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
     }
     log_dir = tmp_path_factory.mktemp("stack-logs")
     with EmbeddedStack(scenario=SCENARIO, worker_env=env, log_dir=log_dir) as running:

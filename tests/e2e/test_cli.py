@@ -75,3 +75,42 @@ def test_worker_without_api_key_fails_with_a_clear_message() -> None:
     )
     assert done.returncode == 2
     assert "ANTHROPIC_API_KEY is not set" in done.stderr
+
+
+async def test_report_json_matches_the_results_on_the_topic(stack: EmbeddedStack) -> None:
+    from streamrouter.client import StreamClient
+    from streamrouter.config import Topics
+    from streamrouter.llm.pricing import PriceTable
+    from streamrouter.report import cost_on_top_tier
+
+    from .conftest import RESULT_TIMEOUT_S, new_request
+
+    async with StreamClient(stack.broker_url, Topics(prefix="llm.")) as client:
+        known = new_request("E2E-ESCALATE", task_type="summarize")
+        await client.send(known)
+        await client.wait_for_results([known.request_id], RESULT_TIMEOUT_S)
+        results = await client.results_so_far()
+    env = {**os.environ, "STREAMROUTER_BROKER": stack.broker_url}
+    done = subprocess.run(
+        streamrouter("report", "--json"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    opus = PriceTable.default().price_for("claude-opus-4-7")
+    assert report["requests"] == len(results)
+    assert report["total_cost_usd"] == pytest.approx(sum(r.total_cost_usd for r in results))
+    assert report["top_tier_cost_usd"] == pytest.approx(
+        sum(cost_on_top_tier(r, opus) for r in results)
+    )
+    escalated = [r for r in results if r.escalated]
+    by_route = {g["name"]: g for g in report["by_route"]}
+    assert sum(g["requests"] for g in by_route.values()) == len(results)
+    assert sum(g["escalation_rate"] * g["requests"] for g in by_route.values()) == pytest.approx(
+        len(escalated)
+    )

@@ -1,0 +1,1 @@
+"""Tracing (OpenTelemetry, W3C context in Kafka headers) and Prometheus metrics."""
