@@ -56,6 +56,7 @@ __all__ = [
     "create_topics",
     "faust_topics",
     "format_reports",
+    "load_topic_settings",
     "plan_topics",
     "register_topic_commands",
 ]
@@ -395,8 +396,12 @@ def register_topic_commands(app: faust.App, settings: Settings, policy: Policy) 
     )
     async def topics(self: AppCommand, action: str, wait: float) -> None:
         """Create (if missing) or check the service's Kafka topics; non-zero exit if wrong."""
-        topic_settings = load_topic_settings()
-        security = load_kafka_security()
+        try:
+            topic_settings = load_topic_settings()
+            security = load_kafka_security()
+        except ConfigError as exc:
+            print(f"streamrouter topics {action}: {exc}", flush=True)
+            raise SystemExit(2) from exc
         specs = plan_topics(
             settings,
             policy,

@@ -1,9 +1,11 @@
 """The Faust app: topics, the de-duplication ledger, the agents, and the web pages.
 
-    requests ──admit──┬─> route.classify ──classify──> tier.<name>
-                      ├─> tier.<name> ──answer──┬─> tier.<next>   (escalation)
-                      │                         └─> completions ──finalize──> results
-                      └─> dlq
+    requests ─admit─┬─> [route.budget ─budget─>] ─┬─> route.classify ─classify─> tier.<name>
+                    │                             ├─> tier.<name> ─answer─┬─> tier.<next>
+                    │                             │                       └─> completions
+                    │                             └─> orchestrate.plan ─plan─> fanin + tiers
+                    └─> dlq        orchestrate.fanin ─fanin─> orchestrate.synthesize ─> completions
+    completions ─finalize─> results (+ spend ─spend─> the spend table, for budgets)
 
 The worker's web port serves ``/metrics`` (Prometheus) and ``/healthz``.
 """
@@ -16,7 +18,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
-from streamrouter.agents import Agents
+from streamrouter.agents import Runtime, Tables, register_agents
 from streamrouter.config import Policy, Settings
 from streamrouter.kafka_security import load_kafka_security
 from streamrouter.llm.pricing import PriceTable
@@ -44,11 +46,15 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
         broker_heartbeat_interval=settings.kafka_heartbeat_s,
     )
     topics = declare_topics(app, settings, policy)
-    # request_id -> "admitted" | "done"; changelogged, so it survives restarts.
-    ledger = app.Table("ledger", default=None, partitions=settings.partitions)
+    # Changelogged tables: they survive restarts and move with their partitions.
+    tables = Tables(
+        ledger=app.Table("ledger", default=None, partitions=settings.partitions),
+        fanin=app.Table("fanin", default=None, partitions=settings.partitions),
+        spend=app.Table("spend", default=float, partitions=settings.partitions),
+    )
     metrics = Metrics()
-    agents = Agents(settings, policy, prices, topics, ledger, metrics)
-    agents.register(app)
+    runtime = Runtime(settings, policy, prices, topics, tables, metrics)
+    register_agents(app, runtime)
     _add_pages(app, metrics)
 
     @app.on_worker_init.connect
@@ -57,7 +63,7 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
 
     @app.on_before_shutdown.connect
     async def close_clients(app: faust.App, **kwargs: Any) -> None:
-        await agents.close()
+        await runtime.close()
         tracing.shutdown_tracing()
 
     return app

@@ -8,6 +8,8 @@ streamrouter dev             broker + simulator + worker, sample requests, a tab
 streamrouter send PROMPT     publish a request (or a JSON request on stdin)
 streamrouter tail            print results as they arrive
 streamrouter topics create   create the Kafka topics (or `check` them)
+streamrouter eval            replay labeled data through the pipeline; RouteLLM metrics
+streamrouter calibrate       pick a threshold meeting a target; write it to the policy
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from streamrouter.config import Policy, ServiceConfig, Settings, load_service_co
 from streamrouter.embedded.broker import embedded_broker
 from streamrouter.embedded.demo import run_demo
 from streamrouter.errors import ConfigError
+from streamrouter.eval.commands import register_eval_commands
 from streamrouter.events import LLMRequest, LLMResult, Message
 from streamrouter.report import format_report, summarize
 from streamrouter.sim.scenario import Scenario
@@ -147,6 +150,7 @@ def _register_commands(app: faust.App, settings: Settings, policy: Policy) -> No
                 print(_json(result), flush=True)
 
     register_topic_commands(app, settings, policy)
+    register_eval_commands(app, settings)
 
 
 def _register_report_command(app: faust.App, config: ServiceConfig) -> None:
@@ -160,7 +164,7 @@ def _register_report_command(app: faust.App, config: ServiceConfig) -> None:
         top_model = config.policy.tiers[-1].model
         async with StreamClient(settings.broker, settings.topics) as client:
             results = await client.results_so_far()
-        figures = summarize(results, config.prices.price_for(top_model), parse_since(since))
+        figures = summarize(results, config.prices, top_model, parse_since(since))
         print(json.dumps(figures.to_json(), indent=2) if as_json else format_report(figures))
 
 

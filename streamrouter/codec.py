@@ -35,11 +35,14 @@ from streamrouter.events import (
     DeadLetter,
     ErrorInfo,
     Escalation,
+    FanInEvent,
     LLMRequest,
     LLMResult,
     Message,
     Record,
     Route,
+    Subtask,
+    SubtaskResult,
     WorkItem,
 )
 
@@ -60,8 +63,11 @@ _RECORD_TYPES: tuple[type[Record], ...] = (
     Attempt,
     ErrorInfo,
     Escalation,
+    Subtask,
+    SubtaskResult,
     WorkItem,
     LLMResult,
+    FanInEvent,
     DeadLetter,
 )
 _NAMED_TYPES = frozenset({"record", "error", "enum", "fixed"})

@@ -23,10 +23,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamrouter.errors import ConfigError
 from streamrouter.llm.pricing import PriceTable
+from streamrouter.routing.budget import BudgetPolicy
+from streamrouter.routing.bypass import BypassPolicy
 from streamrouter.routing.confidence import ConfidenceWeights
 from streamrouter.routing.task_map import DEFAULT_TASK_MAP
 
 __all__ = [
+    "CachePolicy",
+    "OrchestratorPolicy",
     "Policy",
     "ServiceConfig",
     "Settings",
@@ -74,6 +78,29 @@ def _default_tiers() -> tuple[TierPolicy, ...]:
     )
 
 
+class OrchestratorPolicy(BaseModel):
+    """Orchestrator-workers: a planner splits the request, subtasks fan out, a synthesizer
+    (both on the top tier) writes the answer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_subtasks: int = Field(default=5, ge=1)
+    # When not every subtask is back by then, the synthesizer runs with the missing named.
+    deadline_s: float = Field(default=300.0, gt=0)
+    # Requests with these task types are orchestrated as if they said mode: orchestrate.
+    task_types: tuple[str, ...] = ("orchestration",)
+
+
+class CachePolicy(BaseModel):
+    """Prompt caching: stable prefixes long enough to be cached carry ``cache_control``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    # The API caches prefixes from 1024 tokens (2048 and more on some models).
+    min_prefix_tokens: int = Field(default=1024, ge=1)
+
+
 class Policy(BaseModel):
     """What routing decides with. Tiers are ordered cheapest first."""
 
@@ -84,6 +111,10 @@ class Policy(BaseModel):
     # The tier whose model classifies requests (default: the cheapest).
     classifier_tier: str | None = None
     confidence: dict[str, float] = Field(default_factory=dict)
+    bypass: BypassPolicy = Field(default_factory=BypassPolicy)
+    budgets: BudgetPolicy = Field(default_factory=BudgetPolicy)
+    orchestrator: OrchestratorPolicy = Field(default_factory=OrchestratorPolicy)
+    cache: CachePolicy = Field(default_factory=CachePolicy)
 
     @model_validator(mode="after")
     def _check_tier_names(self) -> Policy:
@@ -96,7 +127,15 @@ class Policy(BaseModel):
         if self.classifier_tier is not None and self.classifier_tier not in names:
             raise ValueError(f"classifier_tier {self.classifier_tier!r} is not a tier")
         ConfidenceWeights.from_mapping(self.confidence)
+        budgets = [*self.budgets.tenants.values(), self.budgets.default]
+        capped = {step.max_tier for b in budgets if b is not None for step in b.steps}
+        if capped - set(names):
+            raise ValueError(f"budget steps name unknown tiers {sorted(capped - set(names))}")
         return self
+
+    @property
+    def top(self) -> TierPolicy:
+        return self.tiers[-1]
 
     @property
     def tier_names(self) -> tuple[str, ...]:
@@ -143,6 +182,26 @@ class Topics(BaseModel):
 
     def tier(self, name: str) -> str:
         return f"{self.prefix}tier.{name}"
+
+    @property
+    def budget(self) -> str:
+        return f"{self.prefix}route.budget"
+
+    @property
+    def plan(self) -> str:
+        return f"{self.prefix}orchestrate.plan"
+
+    @property
+    def fanin(self) -> str:
+        return f"{self.prefix}orchestrate.fanin"
+
+    @property
+    def synthesize(self) -> str:
+        return f"{self.prefix}orchestrate.synthesize"
+
+    @property
+    def spend(self) -> str:
+        return f"{self.prefix}spend"
 
     @property
     def completions(self) -> str:

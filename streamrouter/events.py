@@ -25,6 +25,7 @@ __all__ = [
     "DeadLetter",
     "ErrorInfo",
     "Escalation",
+    "FanInEvent",
     "LLMRequest",
     "LLMResult",
     "Message",
@@ -34,6 +35,8 @@ __all__ = [
     "ResultStatus",
     "Route",
     "RouteStrategy",
+    "Subtask",
+    "SubtaskResult",
     "UtcDatetime",
     "WorkItem",
 ]
@@ -155,8 +158,27 @@ class Escalation(Record):
     confidence: float
 
 
+class Subtask(Record):
+    """Internal: one subtask of an orchestrated request's plan."""
+
+    subtask_id: str
+    prompt: str
+    tier: str
+
+
+class SubtaskResult(Record):
+    """Internal: what one subtask produced, as handed to the synthesizer."""
+
+    subtask_id: str
+    prompt: str = ""
+    status: str
+    answer: str | None = None
+    tier: str | None = None
+    model: str | None = None
+
+
 class WorkItem(Record):
-    """Internal: a request in flight on the classify and tier topics."""
+    """Internal: a request in flight on the classify, tier and orchestration topics."""
 
     request: LLMRequest
     route: Route | None = None
@@ -164,6 +186,12 @@ class WorkItem(Record):
     attempts: list[Attempt] = Field(default_factory=list)
     escalation: Escalation | None = None
     received_at: UtcDatetime
+    max_tier: str | None = None
+    parent_id: str | None = None
+    subtask_id: str | None = None
+    plan: list[Subtask] = Field(default_factory=list)
+    plan_note: str = ""
+    subtask_results: list[SubtaskResult] = Field(default_factory=list)
 
     @property
     def total_cost_usd(self) -> float:
@@ -188,6 +216,14 @@ class LLMResult(Record):
     error: ErrorInfo | None = None
     trace_id: str | None = None
     completed_at: UtcDatetime
+
+
+class FanInEvent(Record):
+    """Internal: a plan, a subtask result or a deadline tick for one orchestrated request."""
+
+    plan: WorkItem | None = None
+    result: LLMResult | None = None
+    tick: bool = False
 
 
 class DeadLetter(Record):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamrouter.events import Escalation, LLMRequest
+from streamrouter.events import Escalation, LLMRequest, WorkItem
 from streamrouter.llm.client import ModelCall
 from streamrouter.routing.answer import answer_tool
 from streamrouter.routing.classifier import CLASSIFIER_SYSTEM, classify_tool
+from streamrouter.routing.plan import plan_tool
 
-__all__ = ["answer_call", "classify_call"]
+__all__ = ["answer_call", "classify_call", "plan_call", "synthesis_call"]
 
 ANSWER_INSTRUCTIONS = (
     "Answer the user's request, then report it with the submit_answer tool: the final "
@@ -63,3 +64,43 @@ def _escalation_context(escalation: Escalation) -> str:
         f"Its reasoning: {escalation.reasoning or '(none given)'}\n"
         "Check it and give your own final answer."
     )
+
+
+PLANNER_INSTRUCTIONS = (
+    "Split the user's request into independent subtasks that smaller models can answer "
+    "in parallel, and report them with the plan_subtasks tool. Each subtask must be "
+    "self-contained. Give each the cheapest tier that can do it well ({tiers}), and use "
+    "at most {max_subtasks} subtasks."
+)
+
+SYNTHESIS_INSTRUCTIONS = (
+    "Subtasks of the user's request were answered separately; their answers follow. "
+    "Write the final answer to the whole request from them. Where a subtask is missing "
+    "or failed, say what could not be covered."
+)
+
+
+def plan_call(
+    request: LLMRequest, tiers: list[str], max_subtasks: int, structured_output: str = "tool"
+) -> ModelCall:
+    instructions = PLANNER_INSTRUCTIONS.format(tiers=", ".join(tiers), max_subtasks=max_subtasks)
+    system = "\n\n".join(part for part in (request.system, instructions) if part)
+    return ModelCall(
+        messages=[{"role": m.role, "content": m.content} for m in request.messages],
+        max_tokens=request.max_tokens,
+        tool=plan_tool(),
+        system=system,
+        structured_output=structured_output,  # type: ignore[arg-type]
+    )
+
+
+def synthesis_call(parent: WorkItem, structured_output: str = "tool") -> ModelCall:
+    call = answer_call(parent.request, None, structured_output)
+    answers = "\n\n".join(
+        f"[{r.subtask_id}] {r.prompt}\n"
+        + (f"Answer ({r.tier}): {r.answer}" if r.status == "ok" else f"({r.status})")
+        for r in parent.subtask_results
+    )
+    last = call.messages[-1]
+    last["content"] = f"{last['content']}\n\n---\n{SYNTHESIS_INSTRUCTIONS}\n\n{answers}"
+    return call

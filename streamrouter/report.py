@@ -14,10 +14,24 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from streamrouter.events import LLMResult
-from streamrouter.llm.pricing import ModelPrice, TokenUsage, price_usage
+from streamrouter.events import Attempt, LLMResult
+from streamrouter.llm.pricing import (
+    ModelPrice,
+    PriceTable,
+    TokenUsage,
+    UnknownModelPriceError,
+    price_usage,
+)
 
-__all__ = ["CostReport", "GroupFigures", "format_report", "percentile", "summarize"]
+__all__ = [
+    "CostReport",
+    "GroupFigures",
+    "cache_saving",
+    "cost_on_top_tier",
+    "format_report",
+    "percentile",
+    "summarize",
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,11 @@ class CostReport:
     top_tier_cost_usd: float
     saving_usd: float
     saving_share: float
+    cache_read_tokens: int
+    cache_write_tokens: int
+    # What prompt caching saved: reads at the read price instead of the input price,
+    # less the premium paid for writes.
+    cache_saving_usd: float
     by_route: list[GroupFigures]
     by_tier: list[GroupFigures]
     since: datetime | None
@@ -76,12 +95,29 @@ def cost_on_top_tier(result: LLMResult, top: ModelPrice) -> float:
     return price_usage(top, usage)
 
 
+def cache_saving(attempt: Attempt, prices: PriceTable) -> float:
+    if not (attempt.cache_read_input_tokens or attempt.cache_creation_input_tokens):
+        return 0.0
+    try:
+        price = prices.price_for(attempt.model)
+    except UnknownModelPriceError:
+        return 0.0
+    read = attempt.cache_read_input_tokens * (price.input - price.cache_read)
+    write = attempt.cache_creation_input_tokens * (price.cache_write_5m - price.input)
+    return (read - write) / 1e6
+
+
 def summarize(
-    results: Iterable[LLMResult], top: ModelPrice, since: datetime | None = None
+    results: Iterable[LLMResult],
+    prices: PriceTable,
+    top_model: str,
+    since: datetime | None = None,
 ) -> CostReport:
     chosen = [r for r in results if since is None or r.completed_at >= since]
     total = sum(r.total_cost_usd for r in chosen)
+    top = prices.price_for(top_model)
     top_cost = sum(cost_on_top_tier(r, top) for r in chosen)
+    attempts = [a for r in chosen for a in r.attempts]
     return CostReport(
         requests=len(chosen),
         total_cost_usd=total,
@@ -89,6 +125,9 @@ def summarize(
         top_tier_cost_usd=top_cost,
         saving_usd=top_cost - total,
         saving_share=(top_cost - total) / top_cost if top_cost else 0.0,
+        cache_read_tokens=sum(a.cache_read_input_tokens for a in attempts),
+        cache_write_tokens=sum(a.cache_creation_input_tokens for a in attempts),
+        cache_saving_usd=sum(cache_saving(a, prices) for a in attempts),
         by_route=_grouped(chosen, lambda r: r.route.strategy if r.route else "none"),
         by_tier=_grouped(chosen, lambda r: r.tier or "none"),
         since=since,
@@ -127,6 +166,8 @@ def format_report(report: CostReport) -> str:
         f"cost ${report.total_cost_usd:.6f}; all on {report.top_tier_model}: "
         f"${report.top_tier_cost_usd:.6f}; saving ${report.saving_usd:.6f} "
         f"({report.saving_share:.1%})",
+        f"prompt cache: {report.cache_read_tokens} tokens read, {report.cache_write_tokens} "
+        f"written; saved ${report.cache_saving_usd:.6f}",
     ]
     for title, groups in (("route", report.by_route), ("final tier", report.by_tier)):
         lines += ["", _table(title, groups)]

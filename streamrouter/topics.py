@@ -20,7 +20,12 @@ __all__ = ["AppTopics", "declare_topics"]
 class AppTopics:
     requests: faust.TopicT
     classify: faust.TopicT
+    budget: faust.TopicT
     tiers: dict[str, faust.TopicT]
+    plan: faust.TopicT
+    fanin: faust.TopicT
+    synthesize: faust.TopicT
+    spend: faust.TopicT
     completions: faust.TopicT
     results: faust.TopicT
     dlq: faust.TopicT
@@ -43,7 +48,12 @@ def declare_topics(app: faust.App, settings: Settings, policy: Policy) -> AppTop
     return AppTopics(
         requests=topic(names.requests),
         classify=topic(names.classify),
+        budget=topic(names.budget),
         tiers={tier: topic(names.tier(tier)) for tier in policy.tier_names},
+        plan=topic(names.plan),
+        fanin=topic(names.fanin),
+        synthesize=topic(names.synthesize),
+        spend=topic(names.spend),
         completions=topic(names.completions),
         results=topic(names.results),
         dlq=topic(names.dlq),

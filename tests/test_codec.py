@@ -24,11 +24,14 @@ from streamrouter.events import (
     DeadLetter,
     ErrorInfo,
     Escalation,
+    FanInEvent,
     LLMRequest,
     LLMResult,
     Message,
     Record,
     Route,
+    Subtask,
+    SubtaskResult,
     WorkItem,
 )
 
@@ -43,8 +46,11 @@ RECORD_TYPES: list[type[Record]] = [
     Attempt,
     ErrorInfo,
     Escalation,
+    Subtask,
+    SubtaskResult,
     WorkItem,
     LLMResult,
+    FanInEvent,
     DeadLetter,
 ]
 
@@ -98,6 +104,24 @@ EXAMPLES: list[Record] = [
         received_at=NOW,
     ),
     WorkItem(request=LLMRequest(request_id="r"), received_at=NOW),
+    WorkItem(
+        request=LLMRequest(request_id="p", mode="orchestrate"),
+        received_at=NOW,
+        max_tier="sonnet",
+        plan=[Subtask(subtask_id="s1", prompt="part one", tier="haiku")],
+        plan_note="cut from 9 to 1",
+        subtask_results=[
+            SubtaskResult(subtask_id="s1", prompt="part one", status="ok", answer="a", tier="haiku")
+        ],
+    ),
+    WorkItem(
+        request=LLMRequest(request_id="p/s1"), received_at=NOW, parent_id="p", subtask_id="s1"
+    ),
+    Subtask(subtask_id="s1", prompt="p", tier="haiku"),
+    SubtaskResult(subtask_id="s1", status="missing"),
+    FanInEvent(plan=WorkItem(request=LLMRequest(request_id="p"), received_at=NOW)),
+    FanInEvent(result=LLMResult(request_id="p/s1", tenant="t", status="ok", completed_at=NOW)),
+    FanInEvent(tick=True),
     LLMResult(
         request_id="req-1",
         tenant="acme",

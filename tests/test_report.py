@@ -9,7 +9,8 @@ from streamrouter.events import Attempt, LLMResult, Route
 from streamrouter.llm.pricing import PriceTable
 from streamrouter.report import format_report, percentile, summarize
 
-OPUS = PriceTable.default().price_for("claude-opus-4-7")  # $5 / $25 per million
+PRICES = PriceTable.default()
+TOP = "claude-opus-4-7"  # $5 / $25 per million
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
@@ -71,7 +72,7 @@ RESULTS = [
 
 
 def test_totals_and_saving_against_the_top_tier() -> None:
-    report = summarize(RESULTS, OPUS)
+    report = summarize(RESULTS, PRICES, TOP)
 
     on_opus = (1000 * 5 + 100 * 25 + 2000 * 5 + 200 * 25 + 1000 * 5 + 1000 * 25) / 1e6
     assert report.requests == 4
@@ -82,7 +83,7 @@ def test_totals_and_saving_against_the_top_tier() -> None:
 
 
 def test_figures_by_route_and_by_tier() -> None:
-    report = summarize(RESULTS, OPUS)
+    report = summarize(RESULTS, PRICES, TOP)
     routes = {g.name: g for g in report.by_route}
     tiers = {g.name: g for g in report.by_tier}
 
@@ -100,14 +101,14 @@ def test_figures_by_route_and_by_tier() -> None:
 
 def test_since_filters_by_completion_time() -> None:
     old = result("old", "pinned", "haiku", [], completed_at=NOW - timedelta(hours=3))
-    report = summarize([*RESULTS, old], OPUS, since=NOW - timedelta(hours=1))
+    report = summarize([*RESULTS, old], PRICES, TOP, since=NOW - timedelta(hours=1))
     assert report.requests == 4
 
 
 def test_empty_report_and_text_format() -> None:
-    empty = summarize([], OPUS)
+    empty = summarize([], PRICES, TOP)
     assert (empty.requests, empty.saving_share, empty.by_route) == (0, 0.0, [])
-    text = format_report(summarize(RESULTS, OPUS))
+    text = format_report(summarize(RESULTS, PRICES, TOP))
     assert "saving" in text and "task_map" in text and "final tier" in text
 
 
@@ -139,3 +140,30 @@ def test_parse_since_rejects_nonsense() -> None:
 
     with pytest.raises(click.BadParameter):
         parse_since("yesterday", now=NOW)
+
+
+def test_cache_savings() -> None:
+    cached = LLMResult(
+        request_id="c",
+        tenant="t",
+        status="ok",
+        attempts=[
+            Attempt(
+                tier="haiku",
+                model="claude-haiku-4-5",  # $1 input, $1.25 write, $0.10 read per million
+                outcome="answered",
+                cache_creation_input_tokens=1_000_000,
+            ),
+            Attempt(
+                tier="haiku",
+                model="claude-haiku-4-5",
+                outcome="answered",
+                cache_read_input_tokens=2_000_000,
+            ),
+        ],
+        completed_at=NOW,
+    )
+    report = summarize([cached], PRICES, TOP)
+    assert (report.cache_read_tokens, report.cache_write_tokens) == (2_000_000, 1_000_000)
+    assert report.cache_saving_usd == pytest.approx(2 * 0.9 - 0.25)
+    assert "prompt cache" in format_report(report)

@@ -8,6 +8,7 @@ reject it, by JSON-schema output; both come back as plain content-block dicts.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -64,14 +65,24 @@ def create_anthropic_client(*, timeout_s: float, max_retries: int) -> anthropic.
 class ModelGateway:
     """Calls one model and prices the reply. Holds the SDK client; owns nothing else."""
 
-    def __init__(self, client: anthropic.AsyncAnthropic, prices: PriceTable) -> None:
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        prices: PriceTable,
+        cache_min_tokens: int | None = None,
+    ) -> None:
+        """``cache_min_tokens``: mark stable prefixes at least this long for prompt
+        caching (None: never)."""
         self._client = client
         self._prices = prices
+        self._cache_min_tokens = cache_min_tokens
 
     async def call(self, model: str, call: ModelCall) -> ModelReply:
         started = time.perf_counter()
         try:
-            message = await self._client.messages.create(model=model, **_request_body(call))
+            message = await self._client.messages.create(
+                model=model, **_request_body(call, self._cache_min_tokens)
+            )
         except anthropic.APIError as exc:
             raise _translate(exc, model) from exc
         latency_ms = (time.perf_counter() - started) * 1000
@@ -94,10 +105,14 @@ class ModelGateway:
         await self._client.close()
 
 
-def _request_body(call: ModelCall) -> dict[str, Any]:
+def _request_body(call: ModelCall, cache_min_tokens: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"max_tokens": call.max_tokens, "messages": call.messages}
     if call.system:
         body["system"] = call.system
+        if cache_min_tokens is not None and _prefix_tokens(call) >= cache_min_tokens:
+            # The breakpoint after the system prompt caches the tool definitions too.
+            cached = {"type": "text", "text": call.system, "cache_control": {"type": "ephemeral"}}
+            body["system"] = [cached]
     if call.structured_output == "tool":
         body["tools"] = [call.tool]
         body["tool_choice"] = {"type": "tool", "name": call.tool["name"]}
@@ -105,6 +120,12 @@ def _request_body(call: ModelCall) -> dict[str, Any]:
         schema = call.tool["input_schema"]
         body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     return body
+
+
+def _prefix_tokens(call: ModelCall) -> int:
+    """Roughly the tokens before the first message (4 characters a token)."""
+    tools = json.dumps(call.tool) if call.structured_output == "tool" else ""
+    return (len(call.system or "") + len(tools)) // 4
 
 
 def _translate(exc: anthropic.APIError, model: str) -> ModelCallError:

@@ -1,7 +1,9 @@
 """Admission: the first thing that happens to bytes arriving on the requests topic.
 
 Pure: it gets the raw record and a way to ask whether a request id was seen before,
-and returns what to do. Nothing here sends, logs or raises for bad input.
+and returns what to do: dead-letter it, drop a duplicate, re-key it, or admit it (to
+be routed by :mod:`streamrouter.pipeline.route`). Nothing here sends, logs or raises
+for bad input.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from streamrouter.codec import decode
 from streamrouter.config import Policy
 from streamrouter.errors import InvalidEventError
 from streamrouter.events import DeadLetter, LLMRequest, WorkItem
-from streamrouter.routing.decide import choose_route
 from streamrouter.routing.validate import RequestLimits, validate_request
 
 __all__ = [
@@ -22,7 +23,6 @@ __all__ = [
     "Duplicate",
     "Rekey",
     "SourceRecord",
-    "Unsupported",
     "admit",
     "dead_letter",
 ]
@@ -53,15 +53,7 @@ class Rekey:
     request: LLMRequest
 
 
-@dataclass(frozen=True)
-class Unsupported:
-    """A valid request this version cannot serve; it ends in an error result."""
-
-    work: WorkItem
-    reason: str
-
-
-Admission = WorkItem | DeadLetter | Duplicate | Rekey | Unsupported
+Admission = WorkItem | DeadLetter | Duplicate | Rekey
 
 
 def dead_letter(record: SourceRecord, error_type: str, message: str, now: datetime) -> DeadLetter:
@@ -94,10 +86,4 @@ def admit(
         return Rekey(request)
     if seen(request.request_id):
         return Duplicate(request.request_id)
-    work = WorkItem(request=request, received_at=now)
-    if request.mode != "route":
-        return Unsupported(work, f"mode {request.mode!r} is not served by this version")
-    decision = choose_route(request, policy.task_map)
-    if decision is None:
-        return work
-    return work.model_copy(update={"tier": decision.tier, "route": decision.route})
+    return WorkItem(request=request, received_at=now)

@@ -21,6 +21,7 @@ from streamrouter.results import (
     ok_result,
 )
 from streamrouter.routing.answer import parse_answer
+from streamrouter.routing.budget import allowed_tiers
 from streamrouter.routing.confidence import (
     ConfidenceWeights,
     ResponseSignals,
@@ -55,9 +56,8 @@ async def answer(work: WorkItem, ctx: PipelineContext, now: datetime) -> WorkIte
     parsed = parse_answer(reply.content)
     confidence = outcome.confidence
     assert confidence is not None, "assess always judges an answer"
-    next_tier = escalate_if_unsure(
-        tier.name, confidence, ctx.policy.thresholds, ctx.policy.tier_names
-    )
+    allowed = allowed_tiers(ctx.policy.tier_names, work.max_tier)
+    next_tier = escalate_if_unsure(tier.name, confidence, ctx.policy.thresholds, allowed)
     attempts = [
         *work.attempts,
         *attempts_for_failures(tier.name, outcome.failures),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from streamrouter.events import Attempt, WorkItem
 from streamrouter.llm.client import ModelReply
@@ -10,6 +10,8 @@ from streamrouter.llm.fallback import ChainExhaustedError, call_with_fallback
 from streamrouter.pipeline.context import PipelineContext
 from streamrouter.prompts import classify_call
 from streamrouter.results import attempt_for_reply, attempts_for_failures
+from streamrouter.routing.answer import structured_payload
+from streamrouter.routing.budget import cap_tier
 from streamrouter.routing.classifier import ClassifierOutputError, parse_classification
 from streamrouter.routing.decide import (
     RouteDecision,
@@ -34,37 +36,34 @@ async def classify(work: WorkItem, ctx: PipelineContext) -> WorkItem:
     except ChainExhaustedError as exc:
         failed = attempts_for_failures(tier.name, exc.failures)
         decision = route_unclassified(exc.error_type, policy.tier_names, note)
-        return _routed(work, decision, failed)
+        return _routed(work, decision, failed, policy.tier_names)
     attempts = attempts_for_failures(tier.name, outcome.failures)
     attempts.append(attempt_for_reply(tier.name, outcome.reply, "classified", outcome.confidence))
     try:
-        classification = parse_classification(_structured_payload(outcome.reply.content))
+        classification = parse_classification(structured_payload(outcome.reply.content))
     except ClassifierOutputError as exc:
         decision = route_unclassified(f"unusable output: {exc}", policy.tier_names, note)
     else:
         decision = route_classified(classification, policy.tier_names, note)
-    return _routed(work, decision, attempts)
+    return _routed(work, decision, attempts, policy.tier_names)
 
 
 def _classification_confidence(reply: ModelReply) -> float | None:
     try:
-        return parse_classification(_structured_payload(reply.content)).confidence
+        return parse_classification(structured_payload(reply.content)).confidence
     except ClassifierOutputError:
         return None
 
 
-def _routed(work: WorkItem, decision: RouteDecision, attempts: list[Attempt]) -> WorkItem:
+def _routed(
+    work: WorkItem, decision: RouteDecision, attempts: list[Attempt], tiers: Sequence[str]
+) -> WorkItem:
+    tier = cap_tier(decision.tier, work.max_tier, tiers)
+    route = decision.route
+    if tier != decision.tier:
+        route = route.model_copy(
+            update={"reason": f"{route.reason}; capped at {tier} by the tenant's budget"}
+        )
     return work.model_copy(
-        update={
-            "tier": decision.tier,
-            "route": decision.route,
-            "attempts": [*work.attempts, *attempts],
-        }
+        update={"tier": tier, "route": route, "attempts": [*work.attempts, *attempts]}
     )
-
-
-def _structured_payload(content: list[dict[str, Any]]) -> dict[str, Any] | str:
-    for block in content:
-        if block.get("type") == "tool_use":
-            return block.get("input") or {}
-    return "".join(b.get("text", "") for b in content if b.get("type") == "text")

@@ -24,6 +24,7 @@ __all__ = [
     "ParsedAnswer",
     "answer_tool",
     "parse_answer",
+    "structured_payload",
     "unit_float_or_none",
 ]
 
@@ -145,3 +146,11 @@ def unit_float_or_none(value: object) -> float | None:
     if math.isnan(number):
         return None
     return min(1.0, max(0.0, number))
+
+
+def structured_payload(content_blocks: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | str:
+    """The forced tool's input, or else the text (JSON-schema output mode)."""
+    for block in content_blocks:
+        if block.get("type") == "tool_use":
+            return block.get("input") or {}
+    return "".join(b.get("text", "") for b in content_blocks if b.get("type") == "text")

@@ -2,8 +2,12 @@
 
 Self-reported confidence is noisy, so ``combine_confidence`` shrinks it toward a prior and
 subtracts penalties for signs of a weak answer: a ``max_tokens`` stop, hedging words, an
-abnormally short or long answer, an ignored answer format, extra tool calls. The weights are
-a ``ConfidenceWeights`` loaded from the policy file (``ConfidenceWeights.from_mapping``).
+abnormally short or long answer, an ignored answer format, extra tool calls, and checks of
+the answer's own text (:mod:`streamrouter.routing.answer_checks`): a stated calculation
+that does not hold, a text that stops mid-way, a worked calculation with no marked final
+answer, self-corrections and approximations. The weights are a ``ConfidenceWeights``
+loaded from the policy file (``ConfidenceWeights.from_mapping``); the defaults of the
+answer checks were tuned on recorded answers (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -15,9 +19,17 @@ from dataclasses import dataclass, fields
 from typing import Any, Final
 
 from streamrouter.routing.answer import ParsedAnswer
+from streamrouter.routing.answer_checks import (
+    arithmetic_errors,
+    calculations,
+    has_final_answer_marker,
+    looks_unfinished,
+)
 
 __all__ = [
+    "APPROXIMATION_WORDS",
     "HEDGING_WORDS",
+    "REVISION_WORDS",
     "ConfidenceWeights",
     "ResponseSignals",
     "combine_confidence",
@@ -37,15 +49,47 @@ HEDGING_WORDS: Final = (
     "cannot determine",
 )
 
-_HEDGE_PATTERN: Final = re.compile(
-    r"(?<!\w)(?:"
-    + "|".join(
-        r"\s+".join(re.escape(word) for word in phrase.split())
-        for phrase in sorted(HEDGING_WORDS, key=len, reverse=True)
-    )
-    + r")(?!\w)",
-    re.IGNORECASE,
+REVISION_WORDS: Final = (
+    "however",
+    "wait",
+    "actually",
+    "mistake",
+    "correction",
+    "re-evaluate",
+    "reevaluate",
+    "reconsider",
+    "let me recheck",
+    "instead",
 )
+"""Signs that the answer revises itself on the way."""
+
+APPROXIMATION_WORDS: Final = (
+    "approximately",
+    "roughly",
+    "rounded",
+    "round up",
+    "round down",
+    "to the nearest",
+    "\u2248",
+)
+"""Signs that the answer settles for an approximate result."""
+
+
+def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(
+        r"(?<!\w)(?:"
+        + "|".join(
+            r"\s+".join(re.escape(word) for word in phrase.split())
+            for phrase in sorted(phrases, key=len, reverse=True)
+        )
+        + r")(?!\w)",
+        re.IGNORECASE,
+    )
+
+
+_HEDGE_PATTERN: Final = _phrase_pattern(HEDGING_WORDS)
+_REVISION_PATTERN: Final = _phrase_pattern(REVISION_WORDS)
+_APPROXIMATION_PATTERN: Final = _phrase_pattern(APPROXIMATION_WORDS)
 
 CHARS_PER_TOKEN: Final = 4
 """Rough characters per output token, to compare an answer's length with ``max_tokens``."""
@@ -83,6 +127,20 @@ class ConfidenceWeights:
     """The model ignored the answer format: no tool call and no structured self-report."""
     extra_tool_calls_penalty: float = 0.05
     """The response made more than one tool call (the forced tool should be the only one)."""
+    arithmetic_error_penalty: float = 0.35
+    """A calculation stated in the answer does not hold (``12 x 3 = 38``)."""
+    unfinished_penalty: float = 0.3
+    """The text stops mid-way (an unclosed bracket, a trailing operator or ``=``)."""
+    unmarked_answer_penalty: float = 0.2
+    """The answer works a calculation but never marks its final answer (``#### 42``,
+    ``\\boxed{42}``, ``The answer is 42``, ``Final answer:``)."""
+    revision_penalty: float = 0.1
+    """The answer revises itself (``REVISION_WORDS``: "however", "wait", "actually", ...)."""
+    approximation_penalty: float = 0.1
+    """The answer settles for an approximation (``APPROXIMATION_WORDS``)."""
+    length_penalty_per_1k_chars: float = 0.0
+    """Per 1000 characters of answer: longer answers are wrong more often. Off by default
+    (normal for some tasks); worth a small value for short-answer traffic."""
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -168,6 +226,12 @@ def combine_confidence(
                 + w.no_tool_call_penalty                if s.tool_calls == 0
                                                         and s.self_confidence is None
                 + w.extra_tool_calls_penalty            if s.tool_calls > 1
+        + w.arithmetic_error_penalty            if a stated calculation does not hold
+        + w.unfinished_penalty                  if the text stops mid-way
+        + w.unmarked_answer_penalty             if it calculates but marks no final answer
+        + w.revision_penalty                    if it uses a REVISION_WORDS phrase
+        + w.approximation_penalty               if it uses an APPROXIMATION_WORDS phrase
+        + w.length_penalty_per_1k_chars * len(answer) / 1000
         return clamp(base - penalty, 0, 1)
 
     A self-report outside [0, 1] is clamped first; a NaN one counts as no self-report.
@@ -203,7 +267,24 @@ def combine_confidence(
         penalty += weights.no_tool_call_penalty
     if signals.tool_calls > 1:
         penalty += weights.extra_tool_calls_penalty
+    penalty += _answer_check_penalty(answer, weights)
     return _clamp(base - penalty)
+
+
+def _answer_check_penalty(answer: str, weights: ConfidenceWeights) -> float:
+    """Penalties from reading the answer's own text (see ``answer_checks``)."""
+    penalty = weights.length_penalty_per_1k_chars * len(answer) / 1000
+    if arithmetic_errors(answer):
+        penalty += weights.arithmetic_error_penalty
+    if looks_unfinished(answer):
+        penalty += weights.unfinished_penalty
+    if not has_final_answer_marker(answer) and calculations(answer):
+        penalty += weights.unmarked_answer_penalty
+    if _REVISION_PATTERN.search(answer):
+        penalty += weights.revision_penalty
+    if _APPROXIMATION_PATTERN.search(answer):
+        penalty += weights.approximation_penalty
+    return penalty
 
 
 def _clamp(value: float) -> float:

@@ -140,3 +140,16 @@ def count_input_tokens(body: Mapping[str, Any]) -> int:
     for tool in body.get("tools") or ():
         parts.append(json.dumps(tool, sort_keys=True))
     return estimate_tokens("\n".join(parts))
+
+
+def plan_payload(prompt: str, subtasks: int | None) -> dict[str, Any]:
+    """A planner's split of ``prompt`` into ``subtasks`` parts (2 to 4 when not given)."""
+    count = subtasks if subtasks is not None else 2 + int(_unit("plan", prompt) * 3)
+    excerpt = " ".join(prompt.split()[:24])
+    return {
+        "subtasks": [
+            {"prompt": f"Part {index} of {count}: {excerpt}", "tier": "haiku"}
+            for index in range(1, count + 1)
+        ],
+        "reasoning": f"simulated: split into {count} independent parts",
+    }

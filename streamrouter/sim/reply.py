@@ -26,6 +26,7 @@ from streamrouter.sim.behaviour import (
     classify,
     count_input_tokens,
     estimate_tokens,
+    plan_payload,
     simulate_answer,
 )
 from streamrouter.sim.scenario import ErrorKind, Rule
@@ -42,11 +43,12 @@ __all__ = [
     "parse_request",
 ]
 
-CallKind = Literal["classify", "answer", "text", "structured"]
+CallKind = Literal["classify", "answer", "plan", "text", "structured"]
 OutputMode = Literal["tool", "json", "text"]
 
 CLASSIFY_TOOL = "classify_request"
 ANSWER_TOOL = "submit_answer"
+PLAN_TOOL = "plan_subtasks"
 
 _ERRORS: dict[str, tuple[int, str, str]] = {
     "rate_limited": (429, "rate_limit_error", "Rate limit exceeded (simulated)."),
@@ -119,6 +121,8 @@ def _kind_of(name: str | None, schema: Any) -> CallKind:
         return "classify"
     if name == ANSWER_TOOL or "answer" in properties:
         return "answer"
+    if name == PLAN_TOOL or "subtasks" in properties:
+        return "plan"
     return "structured"
 
 
@@ -210,6 +214,8 @@ def _payload(request: SimRequest, rule: Rule | None) -> dict[str, Any]:
             if rule is None or rule.complexity is None
             else "scenario rule",
         }
+    if request.kind == "plan":
+        return plan_payload(request.last_user, rule.subtasks if rule else None)
     sim = simulate_answer(request.model, request.last_user)
     if rule is not None and rule.answer is not None:
         sim = SimAnswer(rule.answer, sim.confidence, "scenario rule")

@@ -11,6 +11,7 @@ A scenario file (YAML or JSON) looks like::
       - match: "BUSY"
         error: overloaded         # rate_limited | overloaded | server_error | timeout
         times: 2                  # fail the first 2 matching calls, then fall through
+    faults: {rate: 0.3, seed: 1}  # optional: failures injected before any rule (sim.faults)
 
 ``Scenario`` is immutable; how often an error rule has fired lives in ``RuleCounters``,
 which ``select_rule`` consults and updates.
@@ -29,6 +30,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamrouter.errors import ConfigError
+from streamrouter.sim.faults import Faults
+from streamrouter.sim.replay import ReplaySpec
 
 __all__ = [
     "Complexity",
@@ -89,6 +92,7 @@ class Rule(BaseModel):
     complexity: Complexity | None = None
     stop_reason: StopReason | None = None
     output_tokens: int | None = Field(default=None, ge=0)
+    subtasks: int | None = Field(default=None, ge=0)  # for planner calls: how many to plan
     error: ErrorKind | None = None
     times: int | None = Field(default=None, ge=1)
     retry_after: float = Field(default=1.0, ge=0)
@@ -123,18 +127,23 @@ class Scenario(BaseModel):
 
     latency_ms: Latency = Latency()
     rules: tuple[Rule, ...] = ()
+    faults: Faults | None = None
+    replay: ReplaySpec | None = None  # recorded answers by prompt (streamrouter.sim.replay)
 
     @classmethod
-    def from_data(cls, data: Any, *, source: str = "scenario") -> Scenario:
-        """Validate already-parsed data; every problem is a ``ConfigError`` naming the field."""
+    def from_data(
+        cls, data: Any, *, source: str = "scenario", base_dir: Path | None = None
+    ) -> Scenario:
+        """Validate already-parsed data; every problem is a ``ConfigError`` naming the field.
+
+        ``base_dir`` resolves a relative ``replay.path`` (the scenario file's folder).
+        """
         if data is None:
             return cls()
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping at the top level")
-        if "replay" in data:
-            raise ConfigError(f"{source}: replay: replay mode is not supported yet")
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context={"base_dir": base_dir})
         except ValidationError as exc:
             raise ConfigError(f"{source}: {_describe(exc)}") from exc
 
@@ -152,7 +161,7 @@ class Scenario(BaseModel):
             raise ConfigError(
                 f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"
             ) from exc
-        return cls.from_data(data, source=str(path))
+        return cls.from_data(data, source=str(path), base_dir=path.parent)
 
 
 def _describe(exc: ValidationError) -> str:

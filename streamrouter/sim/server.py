@@ -3,8 +3,9 @@
 Endpoints:
 
 * ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``, like the real API;
-* ``GET /_sim/calls`` (every ``/v1/messages`` call so far: model, kind, last_user, status;
-  status is null for a ``timeout`` call, which never answers) and ``POST /_sim/reset``;
+* ``GET /_sim/calls`` (every ``/v1/messages`` call so far: model, kind, last_user, status,
+  in_flight, at (epoch seconds); status is null for a ``timeout`` call, which never
+  answers) and ``POST /_sim/reset``;
 * ``GET /healthz``.
 
 ``SimServer`` owns the listening server (``start``/``stop``, or ``async with``);
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import random
 import signal
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,6 +27,9 @@ from typing import Any
 
 from aiohttp import web
 
+from streamrouter.sim.cache import PromptCache
+from streamrouter.sim.faults import FaultInjector
+from streamrouter.sim.replay import ReplayBook, replay_reply
 from streamrouter.sim.reply import (
     SimRequest,
     api_error_body,
@@ -34,7 +39,7 @@ from streamrouter.sim.reply import (
     parse_count_request,
     parse_request,
 )
-from streamrouter.sim.scenario import RuleCounters, Scenario, select_rule
+from streamrouter.sim.scenario import Rule, RuleCounters, Scenario, select_rule
 
 __all__ = ["SimServer", "create_app", "run_sim", "serve"]
 
@@ -50,11 +55,19 @@ class _SimState:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     in_flight: int = 0  # calls being served right now, to show clients call concurrently
+    replay: ReplayBook | None = None  # the scenario's recorded answers, loaded once
+    faults: FaultInjector = field(init=False)
+    cache: PromptCache = field(default_factory=PromptCache)
+
+    def __post_init__(self) -> None:
+        self.faults = FaultInjector(self.scenario.faults)
 
     def reset(self) -> None:
         self.calls.clear()
         self.counters.reset()
         self.rng.seed(0)
+        self.faults.reset()
+        self.cache.clear()
 
 
 _STATE = web.AppKey("streamrouter_sim_state", _SimState)
@@ -105,6 +118,7 @@ def _record(
             "last_user": last_user,
             "status": status,
             "in_flight": state.in_flight,
+            "at": time.time(),
         }
     )
 
@@ -141,7 +155,9 @@ async def _messages(request: web.Request) -> web.Response:
 async def _answer(
     state: _SimState, body: Any, sim_request: SimRequest, request_id: str
 ) -> web.Response:
-    rule = select_rule(state.scenario, state.counters, sim_request.model, sim_request.last_user)
+    rule = _injected_fault(state, sim_request) or select_rule(
+        state.scenario, state.counters, sim_request.model, sim_request.last_user
+    )
     latency = state.scenario.latency_ms
     if rule is not None and rule.latency_ms is not None:
         latency = rule.latency_ms
@@ -157,12 +173,27 @@ async def _answer(
         return web.json_response(
             error_body, status=status, headers={"request-id": request_id, **headers}
         )
-    message = build_message(
-        sim_request, rule, message_id=_new_id("msg_"), tool_use_id=_new_id("toolu_")
+    message_id, tool_use_id = _new_id("msg_"), _new_id("toolu_")
+    recorded = None
+    if rule is None and state.replay is not None:
+        recorded = replay_reply(
+            state.replay, sim_request, message_id=message_id, tool_use_id=tool_use_id
+        )
+    message = recorded or build_message(
+        sim_request, rule, message_id=message_id, tool_use_id=tool_use_id
     )
+    message["usage"] = state.cache.account(sim_request.model, body, message["usage"])
     _record(state, body, sim_request, 200)
     await asyncio.sleep(delay)
     return web.json_response(message, headers={"request-id": request_id})
+
+
+def _injected_fault(state: _SimState, sim_request: SimRequest) -> Rule | None:
+    """The scenario's ``faults`` are drawn before any rule; a fault acts as an error rule."""
+    kind = state.faults.draw(sim_request.model, sim_request.last_user)
+    if kind is None or state.scenario.faults is None:
+        return None
+    return Rule(match="", error=kind, retry_after=state.scenario.faults.retry_after)
 
 
 async def _count_tokens(request: web.Request) -> web.Response:
@@ -196,7 +227,9 @@ async def _release_hanging(app: web.Application) -> None:
 def create_app(scenario: Scenario | None = None) -> web.Application:
     """The simulator as an aiohttp application (all state lives in the app)."""
     app = web.Application()
-    app[_STATE] = _SimState(scenario or Scenario())
+    scenario = scenario or Scenario()
+    replay = ReplayBook.load(scenario.replay) if scenario.replay is not None else None
+    app[_STATE] = _SimState(scenario, replay=replay)
     app.router.add_post("/v1/messages", _messages)
     app.router.add_post("/v1/messages/count_tokens", _count_tokens)
     app.router.add_get("/_sim/calls", _calls)

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from streamrouter.events import LLMResult
+from streamrouter.routing.bypass import BypassState
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -80,6 +81,23 @@ class Metrics:
         self.dead_letters = Counter(
             "streamrouter_dead_letters", "Dead letters, by reason.", ["reason"], registry=r
         )
+        self.bypass_share = Gauge(
+            "streamrouter_bypass_share",
+            "Share of recent classifier decisions that went to the most frequent tier.",
+            registry=r,
+        )
+        self.bypass_active = Gauge(
+            "streamrouter_bypass_active",
+            "1 while the classifier is bypassed for this tier.",
+            ["tier"],
+            registry=r,
+        )
+        self.tenant_spend = Gauge(
+            "streamrouter_tenant_spend_usd",
+            "A budgeted tenant's spend in its current period.",
+            ["tenant"],
+            registry=r,
+        )
         self.in_flight = Gauge(
             "streamrouter_in_flight", "Events being processed, by stage.", ["stage"], registry=r
         )
@@ -113,6 +131,14 @@ class Metrics:
                 and following.tier == attempt.tier
             ):
                 self.fallbacks.labels(attempt.tier, model, attempt.outcome).inc()
+
+    def observe_bypass(self, state: BypassState) -> None:
+        self.bypass_share.set(state.share)
+        if state.dominant_tier is not None:
+            self.bypass_active.labels(state.dominant_tier).set(1 if state.tier else 0)
+
+    def observe_spend(self, tenant: str, spent: float) -> None:
+        self.tenant_spend.labels(tenant).set(spent)
 
     def observe_dead_letter(self, reason: str) -> None:
         self.dead_letters.labels(reason).inc()

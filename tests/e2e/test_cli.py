@@ -103,6 +103,7 @@ async def test_report_json_matches_the_results_on_the_topic(stack: EmbeddedStack
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     opus = PriceTable.default().price_for("claude-opus-4-7")
+    assert report["cache_saving_usd"] >= 0
     assert report["requests"] == len(results)
     assert report["total_cost_usd"] == pytest.approx(sum(r.total_cost_usd for r in results))
     assert report["top_tier_cost_usd"] == pytest.approx(

@@ -319,3 +319,23 @@ def test_create_anthropic_client(
     client = create_anthropic_client(timeout_s=timeout_s, max_retries=max_retries)
     assert client.timeout == timeout_s
     assert client.max_retries == max_retries
+
+
+@pytest.mark.parametrize(
+    ("system", "min_tokens", "cached"),
+    [
+        ("x" * 8000, 1024, True),
+        ("x" * 100, 1024, False),
+        ("x" * 8000, None, False),
+    ],
+)
+def test_long_stable_prefixes_carry_a_cache_breakpoint(
+    system: str, min_tokens: int | None, cached: bool
+) -> None:
+    body = _request_body(call(system=system), min_tokens)
+    if cached:
+        assert body["system"] == [
+            {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
+        ]
+    else:
+        assert body["system"] == system

@@ -9,7 +9,8 @@ import pytest
 from streamrouter.codec import decode, encode
 from streamrouter.config import Policy, TierPolicy
 from streamrouter.events import DeadLetter, LLMRequest, Route, WorkItem
-from streamrouter.pipeline.admit import Duplicate, Rekey, SourceRecord, Unsupported, admit
+from streamrouter.pipeline.admit import Duplicate, Rekey, SourceRecord, admit
+from streamrouter.pipeline.route import route_request
 from streamrouter.routing.validate import RequestLimits
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
@@ -44,7 +45,11 @@ def run(
     policy: Policy = POLICY,
     limits: RequestLimits = LIMITS,
 ) -> object:
-    return admit(source, seen=seen.__contains__, policy=policy, limits=limits, now=NOW)
+    """Admission, then (for admitted work) routing with no spend and no bypass."""
+    outcome = admit(source, seen=seen.__contains__, policy=policy, limits=limits, now=NOW)
+    if isinstance(outcome, WorkItem):
+        return route_request(outcome, policy, spent=0.0, bypass_tier=lambda: None)
+    return outcome
 
 
 ENCODINGS = [pytest.param(as_json, id="json"), pytest.param(as_avro, id="avro")]
@@ -163,14 +168,22 @@ def test_other_seen_ids_do_not_make_a_duplicate() -> None:
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
-@pytest.mark.parametrize("fields", [{}, {"tier": "opus"}, {"task_type": "commit_message"}])
-def test_orchestrate_mode_is_unsupported(encoding: Any, fields: dict[str, Any]) -> None:
-    outcome = run(record(encoding(mode="orchestrate", **fields)))
-    assert isinstance(outcome, Unsupported)
-    assert "orchestrate" in outcome.reason
-    assert outcome.work.request.request_id == "req-1"
-    assert outcome.work.received_at == NOW
-    assert outcome.work.attempts == []
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"mode": "orchestrate"},
+        {"mode": "orchestrate", "tier": "opus"},
+        {"task_type": "Orchestration"},
+    ],
+)
+def test_orchestrated_requests_go_to_the_planner(encoding: Any, fields: dict[str, Any]) -> None:
+    outcome = run(record(encoding(**fields)))
+    assert isinstance(outcome, WorkItem)
+    assert outcome.route is not None and outcome.route.strategy == "orchestrator"
+    assert outcome.tier is None
+    assert outcome.request.request_id == "req-1"
+    assert outcome.received_at == NOW
+    assert outcome.attempts == []
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)

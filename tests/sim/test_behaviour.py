@@ -170,7 +170,7 @@ def test_structured_output_of_an_unknown_shape_is_filled_from_the_schema() -> No
     schema = {
         "type": "object",
         "properties": {
-            "subtasks": {"type": "array", "items": {"type": "string"}},
+            "steps": {"type": "array", "items": {"type": "string"}},
             "count": {"type": "integer"},
             "mode": {"type": "string", "enum": ["parallel", "serial"]},
         },
@@ -186,4 +186,4 @@ def test_structured_output_of_an_unknown_shape_is_filled_from_the_schema() -> No
     data = json.loads(message["content"][0]["text"])
     assert data["count"] == 1
     assert data["mode"] == "parallel"
-    assert len(data["subtasks"]) == 1 and isinstance(data["subtasks"][0], str)
+    assert len(data["steps"]) == 1 and isinstance(data["steps"][0], str)

@@ -69,7 +69,7 @@ def test_empty_file_is_the_empty_scenario(tmp_path: Path) -> None:
         ({"rules": [{"match": "x", "times": 2}]}, r"rules\[0\]: .*'times' only applies"),
         ({"rules": [{"match": "x", "error": "timeout", "times": 0}]}, r"rules\[0\]\.times"),
         ({"latency_ms": {"mean": -1}}, r"latency_ms\.mean"),
-        ({"replay": {"path": "data.csv"}}, r"replay: .*not supported yet"),
+        ({"replay": {"path": "data.csv"}}, r"replay\.models: Field required"),
         ([1, 2], r"expected a mapping"),
     ],
 )

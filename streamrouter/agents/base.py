@@ -1,0 +1,204 @@
+"""What every agent shares: the runtime, the agent loop, sending, and the one place
+that decides what a failed stage leaves behind.
+
+Concurrency follows Faust's rules: agents that write a table run one actor and only
+do quick work; agents that wait on model calls run ``max_in_flight`` actors and never
+write tables. Every event is processed inside a consumer span that continues the trace
+from its headers, and every send carries the trace on in its own headers.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+
+import faust
+from faust.types import EventT
+
+from streamrouter.codec import decode, encode
+from streamrouter.config import Policy, Settings
+from streamrouter.events import DeadLetter, FanInEvent, LLMResult, Record, WorkItem
+from streamrouter.llm.client import ModelGateway, create_anthropic_client
+from streamrouter.llm.cooldown import Cooldowns
+from streamrouter.llm.pricing import PriceTable
+from streamrouter.pipeline.admit import SourceRecord, dead_letter
+from streamrouter.pipeline.context import PipelineContext
+from streamrouter.results import error_result
+from streamrouter.routing.bypass import BypassWindow
+from streamrouter.routing.validate import RequestLimits
+from streamrouter.telemetry import tracing
+from streamrouter.telemetry.metrics import Metrics
+from streamrouter.topics import AppTopics
+
+__all__ = ["AgentGroup", "Runtime", "Tables", "utcnow"]
+
+log = logging.getLogger("streamrouter.agents")
+
+Handler = Callable[[SourceRecord], Awaitable[None]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Tables:
+    # request_id -> "admitted" | "done": one result per request id.
+    ledger: faust.Table
+    # parent request_id -> FanInState (JSON): an orchestrated request's fan-in.
+    fanin: faust.Table
+    # "tenant|period" -> USD spent, for budgets.
+    spend: faust.Table
+
+
+class Runtime:
+    """The worker's shared state: settings, policy, topics, tables, metrics, model access."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        policy: Policy,
+        prices: PriceTable,
+        topics: AppTopics,
+        tables: Tables,
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.prices = prices
+        self.topics = topics
+        self.tables = tables
+        self.metrics = metrics
+        self.bypass = BypassWindow(policy.bypass)
+
+    @cached_property
+    def ctx(self) -> PipelineContext:
+        """Built on first use, inside the worker: the SDK client needs the API settings."""
+        settings = self.settings
+        client = create_anthropic_client(
+            timeout_s=settings.model_timeout_s, max_retries=settings.model_max_retries
+        )
+        return PipelineContext(
+            policy=self.policy,
+            limits=RequestLimits(settings.max_prompt_chars, settings.max_output_tokens),
+            gateway=ModelGateway(client, self.prices, _cache_min_tokens(self.policy)),
+            cooldowns=Cooldowns(settings.cooldown_failures, settings.cooldown_s),
+        )
+
+    async def close(self) -> None:
+        if "ctx" in self.__dict__:
+            await self.ctx.gateway.close()
+
+
+class AgentGroup(ABC):
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.topics = runtime.topics
+        self.tables = runtime.tables
+
+    @abstractmethod
+    def register(self, app: faust.App) -> None:
+        """Declare this group's agents (and timers) on the app."""
+
+    def loop(self, stage: str, handle: Handler) -> Callable[[faust.StreamT], Awaitable[None]]:
+        """The agent body every stage shares: trace, count, handle, never crash."""
+        metrics = self.rt.metrics
+
+        async def agent(stream: faust.StreamT) -> None:
+            events: AsyncIterator[EventT] = stream.events()
+            async for event in events:
+                record = _source_record(event)
+                with (
+                    tracing.consume_span(
+                        record.topic, record.partition, record.offset, record.key, record.headers
+                    ),
+                    metrics.processing(stage),
+                ):
+                    try:
+                        await handle(record)
+                    except Exception as exc:
+                        await self.on_stage_error(record, exc)
+
+        agent.__name__ = agent.__qualname__ = stage.replace("-", "_")
+        return agent
+
+    async def send(self, topic: faust.TopicT, event: Record, key: str) -> None:
+        await self.publish(topic, key.encode(), encode(event))
+
+    async def publish(self, topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
+        with tracing.publish_span(topic.get_topic_name(), key) as headers:
+            await topic.send(key=key, value=value, headers=headers)
+
+    async def send_work(self, work: WorkItem) -> None:
+        """To the stage its state asks for; subtasks stay keyed by their parent."""
+        if work.tier is not None:
+            topic = self.topics.tiers[work.tier]
+        elif work.route is not None and work.route.strategy == "orchestrator":
+            topic = self.topics.plan
+        else:
+            topic = self.topics.classify
+        await self.send(topic, work, work_key(work))
+
+    async def finish(self, work: WorkItem, result: LLMResult) -> None:
+        """A final result: to the fan-in for a subtask, else to be finalized."""
+        if work.parent_id is not None:
+            await self.send(self.topics.fanin, FanInEvent(result=result), work.parent_id)
+        else:
+            await self.send(self.topics.completions, result, result.request_id)
+
+    async def dead_letter(self, dead: DeadLetter) -> None:
+        log.warning(
+            "dead letter from %s[%d]@%d: %s: %s",
+            dead.topic,
+            dead.partition,
+            dead.offset,
+            dead.error_type,
+            dead.error_message,
+        )
+        tracing.record_event(
+            "dead_letter", {"error.type": dead.error_type, "error.message": dead.error_message}
+        )
+        self.rt.metrics.observe_dead_letter(dead.error_type)
+        await self.publish(self.topics.dlq, dead.key, encode(dead))
+
+    async def on_stage_error(self, record: SourceRecord, exc: Exception) -> None:
+        """The one place that decides what a failed stage leaves behind: a work item that
+        decodes ends in an error result (every valid request gets one); anything else is
+        dead-lettered with the reason."""
+        log.exception("stage failed on %s[%d]@%d", record.topic, record.partition, record.offset)
+        try:
+            work = decode(record.value, WorkItem)
+        except Exception:
+            work = None
+        if work is not None:
+            result = error_result(
+                work, error_type="internal_error", message=repr(exc), now=utcnow()
+            )
+            await self.finish(work, result)
+            return
+        error_type = getattr(exc, "error_type", "internal_error")
+        await self.dead_letter(dead_letter(record, error_type, repr(exc), utcnow()))
+
+
+def _cache_min_tokens(policy: Policy) -> int | None:
+    return policy.cache.min_prefix_tokens if policy.cache.enabled else None
+
+
+def work_key(work: WorkItem) -> str:
+    return work.parent_id or work.request.request_id
+
+
+def _source_record(event: EventT) -> SourceRecord:
+    message = event.message
+    return SourceRecord(
+        key=event.key,
+        value=event.value,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        headers=dict(event.headers or {}),
+    )

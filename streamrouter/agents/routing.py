@@ -1,0 +1,159 @@
+"""The routing agents: admit, budget, classify, answer (one per tier), finalize."""
+
+from __future__ import annotations
+
+import faust
+
+from streamrouter.agents.base import AgentGroup, log, utcnow
+from streamrouter.codec import decode, encode
+from streamrouter.events import DeadLetter, LLMResult, WorkItem
+from streamrouter.pipeline.admit import Duplicate, Rekey, SourceRecord, admit
+from streamrouter.pipeline.answer import answer
+from streamrouter.pipeline.classify import classify
+from streamrouter.pipeline.fanin import FanInState
+from streamrouter.pipeline.route import Refused, route_request
+from streamrouter.results import error_result
+from streamrouter.routing.budget import spend_key
+from streamrouter.telemetry import tracing
+
+__all__ = ["RoutingAgents"]
+
+ADMITTED = "admitted"
+DONE = "done"
+
+
+class RoutingAgents(AgentGroup):
+    def register(self, app: faust.App) -> None:
+        in_flight = self.rt.settings.max_in_flight
+        topics = self.topics
+        app.agent(topics.requests, name="admit")(self.loop("admit", self.admit_one))
+        app.agent(topics.budget, name="budget")(self.loop("budget", self.budget_one))
+        app.agent(topics.classify, name="classify", concurrency=in_flight)(
+            self.loop("classify", self.classify_one)
+        )
+        for tier, topic in topics.tiers.items():
+            app.agent(topic, name=f"answer-{tier}", concurrency=in_flight)(
+                self.loop(f"answer-{tier}", self.answer_one)
+            )
+        app.agent(topics.completions, name="finalize")(self.loop("finalize", self.finalize_one))
+        app.task(self.declare_output_topics)
+
+    async def declare_output_topics(self) -> None:
+        """Topics no agent reads are not declared by Faust itself; declare them too."""
+        for topic in (self.topics.results, self.topics.dlq):
+            await topic.maybe_declare()
+
+    async def admit_one(self, record: SourceRecord) -> None:
+        ledger = self.tables.ledger
+        admission = admit(
+            record,
+            seen=lambda rid: ledger.get(rid) is not None,
+            policy=self.rt.policy,
+            limits=self.rt.ctx.limits,
+            now=utcnow(),
+        )
+        match admission:
+            case DeadLetter():
+                await self.dead_letter(admission)
+            case Duplicate():
+                log.info("duplicate request %s: already admitted", admission.request_id)
+                tracing.record_event("duplicate", {"streamrouter.request_id": admission.request_id})
+            case Rekey():
+                rid = admission.request.request_id
+                await self.publish(self.topics.requests, rid.encode(), encode(admission.request))
+            case WorkItem():
+                if self.rt.policy.budgets.for_tenant(admission.request.tenant) is None:
+                    await self.route(admission, spent=0.0)
+                else:  # the tenant's spend lives on the tenant's partition
+                    await self.send(self.topics.budget, admission, admission.request.tenant)
+                ledger[admission.request.request_id] = ADMITTED
+
+    async def budget_one(self, record: SourceRecord) -> None:
+        work = decode(record.value, WorkItem)
+        tenant = work.request.tenant
+        budget = self.rt.policy.budgets.for_tenant(tenant)
+        spent = (
+            0.0
+            if budget is None
+            else self.tables.spend.get(spend_key(tenant, budget.period, utcnow()), 0.0)
+        )
+        await self.route(work, spent=spent)
+
+    async def route(self, work: WorkItem, spent: float) -> None:
+        routed = route_request(
+            work, self.rt.policy, spent=spent, bypass_tier=self.rt.bypass.bypass_tier
+        )
+        self.rt.metrics.observe_bypass(self.rt.bypass.state())
+        if isinstance(routed, Refused):
+            result = error_result(
+                routed.work, error_type="budget_exceeded", message=routed.reason, now=utcnow()
+            )
+            await self.finish(routed.work, result)
+            return
+        trace_route(routed)
+        await self.send_work(routed)
+
+    async def classify_one(self, record: SourceRecord) -> None:
+        work = decode(record.value, WorkItem)
+        routed = await classify(work, self.rt.ctx)
+        if routed.route is not None and routed.route.complexity is not None:
+            self.rt.bypass.record(routed.tier or "")
+        trace_route(routed)
+        await self.send_work(routed)
+
+    async def answer_one(self, record: SourceRecord) -> None:
+        work = decode(record.value, WorkItem)
+        if self._finished(work):
+            return  # redelivered after it was finished: do not call a model again
+        outcome = await answer(work, self.rt.ctx, utcnow())
+        if isinstance(outcome, WorkItem):
+            last = outcome.attempts[-1]
+            tracing.record_event(
+                "escalation",
+                {
+                    "streamrouter.from_tier": last.tier,
+                    "streamrouter.to_tier": outcome.tier or "",
+                    "streamrouter.confidence": last.confidence or 0.0,
+                },
+            )
+            await self.send_work(outcome)
+        else:
+            await self.finish(work, outcome)
+
+    def _finished(self, work: WorkItem) -> bool:
+        if work.parent_id is None:
+            return self.tables.ledger.get(work.request.request_id) == DONE
+        raw = self.tables.fanin.get(work.parent_id)
+        state = FanInState.model_validate_json(raw) if raw else None
+        return state is not None and state.finished(work.subtask_id or "")
+
+    async def finalize_one(self, record: SourceRecord) -> None:
+        result = decode(record.value, LLMResult)
+        ledger = self.tables.ledger
+        if ledger.get(result.request_id) == DONE:
+            log.info("dropping a second result for %s", result.request_id)
+            return
+        result = result.model_copy(update={"trace_id": tracing.current_trace_id()})
+        if result.status == "error" and result.error is not None:
+            tracing.record_event("error_result", {"error.type": result.error.type}, error=True)
+        self.rt.metrics.observe_result(result)
+        await self.send(self.topics.results, result, result.request_id)
+        if result.total_cost_usd and self.rt.policy.budgets.for_tenant(result.tenant):
+            await self.send(self.topics.spend, result, result.tenant)
+        ledger[result.request_id] = DONE
+
+
+def trace_route(work: WorkItem) -> None:
+    if work.route is None:
+        return
+    route = work.route
+    tracing.route_span(
+        {
+            "streamrouter.route.strategy": route.strategy,
+            "streamrouter.route.complexity": route.complexity or "",
+            "streamrouter.route.reason": route.reason,
+            "streamrouter.route.bypass": route.strategy == "bypass",
+            "streamrouter.tier": work.tier or "",
+            "streamrouter.max_tier": work.max_tier or "",
+        }
+    )

@@ -1,0 +1,108 @@
+"""Fan-in of an orchestrated request: collect subtask results until all are in (or the
+deadline passes), then hand the parent to the synthesizer.
+
+Pure: the state lives in a durable table keyed by the parent's request id (so a
+restart between fan-out and fan-in loses nothing); these functions take the state and
+one event, and return the new state and, once, the work item for synthesis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from streamrouter.events import LLMResult, SubtaskResult, WorkItem
+
+__all__ = ["FanInState", "FanInStep", "on_plan", "on_result", "on_tick", "subtask_id_of"]
+
+
+class FanInState(BaseModel):
+    """One parent's fan-in, as kept in the table (JSON)."""
+
+    parent: WorkItem | None = None
+    results: dict[str, LLMResult] = Field(default_factory=dict)
+    deadline: datetime | None = None
+    done: bool = False
+
+    def finished(self, subtask_id: str) -> bool:
+        return self.done or subtask_id in self.results
+
+
+@dataclass(frozen=True)
+class FanInStep:
+    state: FanInState
+    ready: WorkItem | None = None  # the parent, ready for synthesis
+
+
+def subtask_id_of(result: LLMResult) -> str:
+    """Subtask request ids are ``<parent id>/<subtask id>``."""
+    return result.request_id.rsplit("/", 1)[-1]
+
+
+def on_plan(
+    state: FanInState | None, parent: WorkItem, now: datetime, deadline_s: float
+) -> FanInStep:
+    state = state or FanInState()
+    if state.parent is not None:
+        return FanInStep(state)  # a re-delivered plan: the first one stands
+    state = state.model_copy(
+        update={"parent": parent, "deadline": now + timedelta(seconds=deadline_s)}
+    )
+    return _ready_if_complete(state, now, deadline_passed=False)
+
+
+def on_result(state: FanInState | None, result: LLMResult, now: datetime) -> FanInStep:
+    state = state or FanInState()
+    subtask_id = subtask_id_of(result)
+    if state.finished(subtask_id):
+        return FanInStep(state)  # a duplicate, or late after the deadline
+    state = state.model_copy(update={"results": {**state.results, subtask_id: result}})
+    return _ready_if_complete(state, now, deadline_passed=False)
+
+
+def on_tick(state: FanInState | None, now: datetime) -> FanInStep:
+    if state is None or state.deadline is None or now < state.deadline:
+        return FanInStep(state or FanInState())
+    return _ready_if_complete(state, now, deadline_passed=True)
+
+
+def _ready_if_complete(state: FanInState, now: datetime, deadline_passed: bool) -> FanInStep:
+    parent = state.parent
+    if state.done or parent is None:
+        return FanInStep(state)
+    missing = [s.subtask_id for s in parent.plan if s.subtask_id not in state.results]
+    if missing and not deadline_passed:
+        return FanInStep(state)
+    attempts = list(parent.attempts)
+    outcomes = []
+    for subtask in parent.plan:
+        result = state.results.get(subtask.subtask_id)
+        if result is None:
+            outcomes.append(
+                SubtaskResult(
+                    subtask_id=subtask.subtask_id, prompt=subtask.prompt, status="missing"
+                )
+            )
+            continue
+        attempts += [
+            a.model_copy(update={"subtask_id": subtask.subtask_id}) for a in result.attempts
+        ]
+        outcomes.append(
+            SubtaskResult(
+                subtask_id=subtask.subtask_id,
+                prompt=subtask.prompt,
+                status=result.status,
+                answer=result.answer,
+                tier=result.tier,
+                model=result.model,
+            )
+        )
+    note = parent.plan_note
+    if missing:
+        note = "; ".join(filter(None, [note, f"deadline passed; missing subtasks {missing}"]))
+    ready = parent.model_copy(
+        update={"attempts": attempts, "subtask_results": outcomes, "plan_note": note}
+    )
+    return FanInStep(state.model_copy(update={"done": True}), ready)

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from streamrouter.events import Attempt, LLMRequest, LLMResult, Subtask, WorkItem
+from streamrouter.pipeline.fanin import FanInState, on_plan, on_result, on_tick
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+PARENT = WorkItem(
+    request=LLMRequest(request_id="p"),
+    received_at=NOW,
+    attempts=[Attempt(tier="opus", model="o", outcome="planned", cost_usd=0.01)],
+    plan=[Subtask(subtask_id=f"s{i}", prompt=f"part {i}", tier="haiku") for i in (1, 2)],
+)
+
+
+def result(subtask: str, cost: float = 0.001, status: str = "ok") -> LLMResult:
+    return LLMResult(
+        request_id=f"p/{subtask}",
+        tenant="t",
+        status=status,  # type: ignore[arg-type]
+        answer=f"answer {subtask}",
+        tier="haiku",
+        model="h",
+        attempts=[Attempt(tier="haiku", model="h", outcome="answered", cost_usd=cost)],
+        completed_at=NOW,
+    )
+
+
+def test_ready_once_every_subtask_is_in_with_attempts_rolled_up() -> None:
+    step = on_plan(None, PARENT, NOW, 60)
+    assert step.ready is None
+    step = on_result(step.state, result("s2", 0.002), NOW)
+    assert step.ready is None
+    step = on_result(step.state, result("s1", 0.003), NOW)
+
+    ready = step.ready
+    assert ready is not None and step.state.done
+    assert [(a.outcome, a.subtask_id) for a in ready.attempts] == [
+        ("planned", None),
+        ("answered", "s1"),
+        ("answered", "s2"),
+    ]
+    assert ready.total_cost_usd == 0.01 + 0.003 + 0.002
+    assert [(r.subtask_id, r.status, r.answer) for r in ready.subtask_results] == [
+        ("s1", "ok", "answer s1"),
+        ("s2", "ok", "answer s2"),
+    ]
+
+
+def test_duplicates_and_late_results_change_nothing() -> None:
+    state = on_result(on_plan(None, PARENT, NOW, 60).state, result("s1"), NOW).state
+    again = on_result(state, result("s1", cost=9.0), NOW)
+    assert again.ready is None and again.state == state
+    done = on_result(state, result("s2"), NOW).state
+    late = on_result(done, result("s1", cost=9.0), NOW)
+    assert late.ready is None and late.state == done
+
+
+def test_results_before_the_plan_are_kept() -> None:
+    state = on_result(None, result("s1"), NOW).state
+    state = on_result(state, result("s2"), NOW).state
+    step = on_plan(state, PARENT, NOW, 60)
+    assert step.ready is not None
+
+
+def test_a_second_plan_does_not_replace_the_first() -> None:
+    state = on_plan(None, PARENT, NOW, 60).state
+    other = PARENT.model_copy(update={"plan": []})
+    assert on_plan(state, other, NOW, 60).state == state
+
+
+def test_deadline_synthesizes_with_the_missing_named() -> None:
+    state = on_result(on_plan(None, PARENT, NOW, 60).state, result("s1"), NOW).state
+    assert on_tick(state, NOW + timedelta(seconds=59)).ready is None
+
+    step = on_tick(state, NOW + timedelta(seconds=60))
+
+    assert step.ready is not None
+    assert [r.status for r in step.ready.subtask_results] == ["ok", "missing"]
+    assert "missing subtasks ['s2']" in step.ready.plan_note
+    assert on_tick(step.state, NOW + timedelta(hours=1)).ready is None
+
+
+def test_state_survives_its_json_form() -> None:
+    state = on_result(on_plan(None, PARENT, NOW, 60).state, result("s1"), NOW).state
+    assert FanInState.model_validate_json(state.model_dump_json()) == state
+    assert state.finished("s1") and not state.finished("s2")

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from streamrouter.config import Policy
+from streamrouter.events import LLMRequest, Message, WorkItem
+from streamrouter.pipeline.route import Refused, route_request
+from streamrouter.routing.budget import BudgetPolicy, BudgetStep, TenantBudget
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+BUDGETS = BudgetPolicy(
+    tenants={
+        "acme": TenantBudget(
+            limit_usd=10,
+            steps=(BudgetStep(at=0.5, max_tier="sonnet"), BudgetStep(at=0.9, max_tier="haiku")),
+        )
+    }
+)
+POLICY = Policy(budgets=BUDGETS)
+
+
+def work(**fields: object) -> WorkItem:
+    request = LLMRequest(
+        request_id="r1", tenant="acme", messages=[Message(role="user", content="hi")], **fields
+    )
+    return WorkItem(request=request, received_at=NOW)
+
+
+def no_bypass() -> str | None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("fields", "spent", "tier", "max_tier", "capped"),
+    [
+        ({"tier": "opus"}, 0.0, "opus", None, False),
+        ({"tier": "opus"}, 6.0, "sonnet", "sonnet", True),
+        ({"tier": "opus"}, 9.5, "haiku", "haiku", True),
+        ({"task_type": "code_review"}, 6.0, "sonnet", "sonnet", True),
+        ({"task_type": "commit_message"}, 9.5, "haiku", "haiku", False),  # already haiku
+    ],
+)
+def test_budget_caps_the_tier(
+    fields: dict[str, object], spent: float, tier: str, max_tier: str | None, capped: bool
+) -> None:
+    routed = route_request(work(**fields), POLICY, spent=spent, bypass_tier=no_bypass)
+    assert isinstance(routed, WorkItem)
+    assert (routed.tier, routed.max_tier) == (tier, max_tier)
+    assert routed.route is not None
+    assert ("by budget" in routed.route.reason) == capped
+
+
+def test_over_budget_is_refused_without_routing() -> None:
+    refused = route_request(work(tier="opus"), POLICY, spent=10.0, bypass_tier=no_bypass)
+    assert isinstance(refused, Refused)
+    assert refused.reason.startswith("budget exceeded")
+
+
+def test_unbudgeted_tenants_are_not_capped() -> None:
+    routed = route_request(work(tier="opus"), Policy(), spent=1e9, bypass_tier=no_bypass)
+    assert isinstance(routed, WorkItem) and routed.tier == "opus" and routed.max_tier is None
+
+
+def test_capped_classifier_request_keeps_its_cap_for_later_stages() -> None:
+    routed = route_request(work(), POLICY, spent=6.0, bypass_tier=no_bypass)
+    assert isinstance(routed, WorkItem)
+    assert (routed.tier, routed.route, routed.max_tier) == (None, None, "sonnet")
+
+
+def test_bypass_skips_the_classifier_and_says_why() -> None:
+    routed = route_request(work(), Policy(), spent=0.0, bypass_tier=lambda: "haiku")
+    assert isinstance(routed, WorkItem)
+    assert routed.tier == "haiku"
+    assert routed.route is not None and routed.route.strategy == "bypass"
+    assert "mostly haiku" in routed.route.reason
+
+
+def test_bypass_is_not_asked_when_the_route_is_known() -> None:
+    def fail() -> str | None:
+        raise AssertionError("asked")
+
+    routed = route_request(work(task_type="summarize"), Policy(), spent=0.0, bypass_tier=fail)
+    assert isinstance(routed, WorkItem) and routed.route is not None
+    assert routed.route.strategy == "task_map"
+
+
+def test_orchestrated_request_keeps_its_budget_cap() -> None:
+    routed = route_request(work(mode="orchestrate"), POLICY, spent=9.5, bypass_tier=no_bypass)
+    assert isinstance(routed, WorkItem) and routed.route is not None
+    assert (routed.route.strategy, routed.max_tier) == ("orchestrator", "haiku")
