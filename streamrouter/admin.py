@@ -8,8 +8,8 @@ partition count: the ledger table is co-partitioned with the input topic, so a p
 count that differs would route a request's events to a ledger partition that does not
 hold its id.
 
-The topics are the service's own (``Topics`` in ``config.py``: requests, route.classify,
-one ``tier.<name>`` per policy tier, completions, results, dlq) and Faust's (each table's
+The topics are the service's own (``Topics`` in ``config.py``: requests, the internal
+ones between it and the results (``Topics.internal``), results, dlq) and Faust's (each table's
 changelog, compacted, and the assignor's leader topic). Faust would create its own
 topics with a replication factor of 1; creating them here gives them the configured one.
 
@@ -144,9 +144,7 @@ def plan_topics(
 
     return [
         spec(names.requests),
-        spec(names.classify),
-        *(spec(names.tier(tier)) for tier in policy.tier_names),
-        spec(names.completions),
+        *(spec(name) for name in names.internal(policy.tier_names)),
         spec(names.results, topic_settings.results_retention_ms),
         spec(names.dlq, topic_settings.dlq_retention_ms),
         *faust_owned,

@@ -46,15 +46,17 @@ __all__ = ["main"]
 def main() -> None:
     try:
         config = load_service_config()
-        if _command(sys.argv[1:]) == "worker" and not os.environ.get("ANTHROPIC_API_KEY"):
+        asking_for_help = "--help" in sys.argv
+        worker = _command(sys.argv[1:]) == "worker"
+        if worker and not asking_for_help and not os.environ.get("ANTHROPIC_API_KEY"):
             raise ConfigError(
                 "ANTHROPIC_API_KEY is not set (for the simulator any value will do, "
                 "with ANTHROPIC_BASE_URL pointing at it)"
             )
+        app = create_app(config.settings, config.policy, config.prices)
     except ConfigError as exc:
         print(f"streamrouter: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    app = create_app(config.settings, config.policy, config.prices)
     _register_commands(app, config.settings, config.policy)
     _register_report_command(app, config)
     app.main()

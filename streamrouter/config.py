@@ -13,6 +13,7 @@ overrides any part of it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -210,6 +211,19 @@ class Topics(BaseModel):
     @property
     def results(self) -> str:
         return f"{self.prefix}results"
+
+    def internal(self, tiers: Sequence[str]) -> list[str]:
+        """The topics between the requests topic and the results, in flow order."""
+        return [
+            self.budget,
+            self.classify,
+            *(self.tier(tier) for tier in tiers),
+            self.plan,
+            self.fanin,
+            self.synthesize,
+            self.completions,
+            self.spend,
+        ]
 
     @property
     def dlq(self) -> str:
