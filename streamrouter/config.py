@@ -33,6 +33,7 @@ __all__ = [
     "CachePolicy",
     "OrchestratorPolicy",
     "Policy",
+    "RouterPolicy",
     "ServiceConfig",
     "Settings",
     "TierPolicy",
@@ -102,6 +103,25 @@ class CachePolicy(BaseModel):
     min_prefix_tokens: int = Field(default=1024, ge=1)
 
 
+class RouterPolicy(BaseModel):
+    """What routes a request that neither pins a tier nor has a known task type."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # classifier: the cheapest tier is asked (one call a request); learned: a local model
+    # trained by ``streamrouter calibrate --router`` decides, with no model call.
+    strategy: Literal["classifier", "learned"] = "classifier"
+    learned_path: Path | None = None
+    # Overrides the cut-off stored in the router file.
+    cutoff: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _learned_needs_a_file(self) -> RouterPolicy:
+        if self.strategy == "learned" and self.learned_path is None:
+            raise ValueError("router.strategy learned needs router.learned_path")
+        return self
+
+
 class Policy(BaseModel):
     """What routing decides with. Tiers are ordered cheapest first."""
 
@@ -112,6 +132,7 @@ class Policy(BaseModel):
     # The tier whose model classifies requests (default: the cheapest).
     classifier_tier: str | None = None
     confidence: dict[str, float] = Field(default_factory=dict)
+    router: RouterPolicy = Field(default_factory=RouterPolicy)
     bypass: BypassPolicy = Field(default_factory=BypassPolicy)
     budgets: BudgetPolicy = Field(default_factory=BudgetPolicy)
     orchestrator: OrchestratorPolicy = Field(default_factory=OrchestratorPolicy)
@@ -275,9 +296,15 @@ def load_policy(path: Path | None) -> Policy:
     if not isinstance(raw, dict):
         raise ConfigError(f"policy file {path} must hold a mapping")
     try:
-        return Policy.model_validate(raw)
+        policy = Policy.model_validate(raw)
     except (ValidationError, ValueError) as exc:
         raise ConfigError(f"invalid policy file {path}: {exc}") from exc
+    learned = policy.router.learned_path
+    if learned is not None and not learned.is_absolute():
+        # A router file next to the policy file is found wherever the worker runs.
+        router = policy.router.model_copy(update={"learned_path": path.parent / learned})
+        policy = policy.model_copy(update={"router": router})
+    return policy
 
 
 def load_settings() -> Settings:

@@ -43,7 +43,7 @@ __all__ = [
 
 MessageRole = Literal["user", "assistant"]
 RequestMode = Literal["route", "orchestrate"]
-RouteStrategy = Literal["task_map", "classifier", "bypass", "pinned", "orchestrator"]
+RouteStrategy = Literal["task_map", "classifier", "bypass", "pinned", "orchestrator", "learned"]
 Complexity = Literal["simple", "medium", "hard"]
 AttemptOutcome = Literal[
     "classified",

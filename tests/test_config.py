@@ -316,3 +316,15 @@ def test_service_config_defaults_are_all_priced(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("STREAMROUTER_POLICY_FILE", raising=False)
     config = load_service_config()
     assert config.policy.models == ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7")
+
+
+def test_learned_router_needs_a_file_and_resolves_it_next_to_the_policy(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("router: {strategy: learned}\n")
+    with pytest.raises(ConfigError, match="learned_path"):
+        load_policy(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text("router: {strategy: learned, learned_path: router.joblib, cutoff: 0.4}\n")
+    policy = load_policy(good)
+    assert policy.router.learned_path == tmp_path / "router.joblib"
+    assert policy.router.cutoff == 0.4

@@ -21,6 +21,7 @@ from faust.types import EventT
 
 from streamrouter.codec import decode, encode
 from streamrouter.config import Policy, Settings
+from streamrouter.errors import ConfigError
 from streamrouter.events import DeadLetter, FanInEvent, LLMResult, Record, WorkItem
 from streamrouter.llm.client import ModelGateway, create_anthropic_client
 from streamrouter.llm.cooldown import Cooldowns
@@ -29,12 +30,13 @@ from streamrouter.pipeline.admit import SourceRecord, dead_letter
 from streamrouter.pipeline.context import PipelineContext
 from streamrouter.results import error_result
 from streamrouter.routing.bypass import BypassWindow
+from streamrouter.routing.learned import LearnedRouter, LearnedRouterError
 from streamrouter.routing.validate import RequestLimits
 from streamrouter.telemetry import tracing
 from streamrouter.telemetry.metrics import Metrics
 from streamrouter.topics import AppTopics
 
-__all__ = ["AgentGroup", "Runtime", "Tables", "utcnow"]
+__all__ = ["AgentGroup", "Runtime", "Tables", "load_learned_router", "utcnow"]
 
 log = logging.getLogger("streamrouter.agents")
 
@@ -74,6 +76,7 @@ class Runtime:
         self.tables = tables
         self.metrics = metrics
         self.bypass = BypassWindow(policy.bypass)
+        self.learned = load_learned_router(policy)
 
     @cached_property
     def ctx(self) -> PipelineContext:
@@ -182,6 +185,17 @@ class AgentGroup(ABC):
             return
         error_type = getattr(exc, "error_type", "internal_error")
         await self.dead_letter(dead_letter(record, error_type, repr(exc), utcnow()))
+
+
+def load_learned_router(policy: Policy) -> LearnedRouter | None:
+    router = policy.router
+    if router.strategy != "learned" or router.learned_path is None:
+        return None
+    try:
+        learned = LearnedRouter.load(router.learned_path)
+    except LearnedRouterError as exc:
+        raise ConfigError(str(exc)) from exc
+    return learned if router.cutoff is None else learned.with_cutoff(router.cutoff)
 
 
 def _cache_min_tokens(policy: Policy) -> int | None:

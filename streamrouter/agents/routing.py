@@ -81,7 +81,11 @@ class RoutingAgents(AgentGroup):
 
     async def route(self, work: WorkItem, spent: float) -> None:
         routed = route_request(
-            work, self.rt.policy, spent=spent, bypass_tier=self.rt.bypass.bypass_tier
+            work,
+            self.rt.policy,
+            spent=spent,
+            bypass_tier=self.rt.bypass.bypass_tier,
+            learned=self.rt.learned,
         )
         self.rt.metrics.observe_bypass(self.rt.bypass.state())
         if isinstance(routed, Refused):

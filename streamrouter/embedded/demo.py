@@ -26,6 +26,7 @@ SAMPLES: list[tuple[str, dict[str, object]]] = [
     ("fallback", {"task_type": "architecture", "text": "BUSY: review this service layout."}),
     ("all models down", {"tier": "haiku", "text": "OUTAGE: summarise the incident."}),
     ("task_type typo", {"task_type": "comit_message", "text": "Commit message for a typo fix"}),
+    ("orchestrated", {"mode": "orchestrate", "text": "Compare three brokers and pick one."}),
 ]
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "Target",
     "choose_point",
     "tune_confidence_weights",
+    "write_learned_router",
     "write_threshold",
 ]
 
@@ -72,6 +73,25 @@ def choose_point(points: Sequence[OperatingPoint], target: Target, requests: int
     return min(meeting, key=key)
 
 
+def write_learned_router(path: Path, router_file: Path, cutoff: float) -> dict[str, Any]:
+    """Make the learned router the policy's route strategy (other keys are kept)."""
+    policy = _read_policy(path) if path.exists() else {}
+    policy["router"] = {
+        "strategy": "learned",
+        "learned_path": str(router_file.resolve()),
+        "cutoff": round(float(cutoff), 6),
+    }
+    path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    return policy
+
+
+def _read_policy(path: Path) -> dict[str, Any]:
+    policy = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(policy, dict):
+        raise CalibrationError(f"policy file {path} must hold a mapping")
+    return policy
+
+
 def write_threshold(
     path: Path,
     tier: str,
@@ -83,12 +103,7 @@ def write_threshold(
     """Set ``tier``'s threshold in the policy file at ``path`` (``default_policy`` if the
     file does not exist yet) and, if given, its ``confidence`` weights. Returns the policy
     written. Other keys of an existing file are kept."""
-    if path.exists():
-        policy = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(policy, dict):
-            raise CalibrationError(f"policy file {path} must hold a mapping")
-    else:
-        policy = dict(default_policy)
+    policy = _read_policy(path) if path.exists() else dict(default_policy)
     tiers = policy.get("tiers") or [dict(t) for t in default_policy.get("tiers", [])]
     for entry in tiers:
         if entry.get("name") == tier:

@@ -272,8 +272,12 @@ def register_eval_commands(app: faust.App, settings: Settings) -> None:
         _, tagged = _load(dataset, fmt, weak_model, strong_model, test_fraction, seed, limit)
         rows = [(e, s) for e, s in tagged if split == "all" or s == "train"]
         if router_file:
+            from streamrouter.eval.calibration import write_learned_router
+
             point = _calibrate_router(rows, weak_model, strong_model, target, router_file)
+            write_learned_router(Path(policy_out), Path(router_file), float(point.setting or 0))
             print(f"cut-off {point.setting:.4f} written to {router_file}: {_describe(point)}")
+            print(f"{policy_out} now routes with it (router.strategy: learned)")
             return
         confidence, _ = _policy_confidence(policy_out if Path(policy_out).exists() else None)
         weights = _tuned(rows, weak_model, strong_model, confidence, max_tokens, tune_confidence)

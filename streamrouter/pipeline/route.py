@@ -3,18 +3,25 @@
 Pure. In order: a tenant over its budget is refused (an error result, no model call)
 and one near it is capped; an orchestrated request goes to the planner; a pinned tier
 or a known task type picks the tier; while the bypass is on, the classifier is
-skipped; otherwise ``tier`` stays None and the request is classified.
+skipped (or the learned router decides, when it replaces the classifier); otherwise
+``tier`` stays None and the request is classified.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from streamrouter.config import Policy
 from streamrouter.events import Route, WorkItem
 from streamrouter.routing.budget import cap_tier, decide_budget
-from streamrouter.routing.decide import RouteDecision, choose_route, classifier_note
+from streamrouter.routing.decide import (
+    RouteDecision,
+    choose_route,
+    classifier_note,
+    route_learned,
+)
 from streamrouter.routing.task_map import normalize_task_type
 
 __all__ = ["Refused", "is_orchestrated", "route_request"]
@@ -36,15 +43,25 @@ def is_orchestrated(work: WorkItem, policy: Policy) -> bool:
     return request.task_type is not None and normalize_task_type(request.task_type) in orchestrated
 
 
+class PromptScorer(Protocol):
+    """The learned router, as routing sees it (``routing.learned.LearnedRouter``)."""
+
+    cutoff: float
+
+    def score(self, prompts: Sequence[str]) -> list[float]: ...
+
+
 def route_request(
     work: WorkItem,
     policy: Policy,
     *,
     spent: float,
     bypass_tier: Callable[[], str | None],
+    learned: PromptScorer | None = None,
 ) -> WorkItem | Refused:
     """``spent``: the tenant's spend in its budget period (0 without a budget);
-    ``bypass_tier()``: the tier to skip the classifier for, if the bypass is on."""
+    ``bypass_tier()``: the tier to skip the classifier for, if the bypass is on;
+    ``learned``: the learned router, when it replaces the classifier."""
     budget = decide_budget(policy.budgets.for_tenant(work.request.tenant), spent)
     if budget.refuse:
         return Refused(work, budget.reason)
@@ -53,6 +70,9 @@ def route_request(
         reason = _join("planner on the top tier", budget.reason)
         return work.model_copy(update={"route": Route(strategy="orchestrator", reason=reason)})
     decision = choose_route(work.request, policy.task_map)
+    if decision is None and learned is not None:
+        score = learned.score([work.request.last_user_text])[0]
+        decision = route_learned(score, learned.cutoff, policy.tier_names)
     if decision is None:
         tier = bypass_tier()
         if tier is None:

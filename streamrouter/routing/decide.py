@@ -20,6 +20,7 @@ __all__ = [
     "choose_route",
     "classifier_note",
     "route_classified",
+    "route_learned",
     "route_unclassified",
 ]
 
@@ -61,6 +62,16 @@ def route_classified(
         tier,
         Route(strategy="classifier", complexity=classification.complexity, reason=reason),
     )
+
+
+def route_learned(score: float, cutoff: float, tiers: Sequence[str]) -> RouteDecision:
+    """The learned router's verdict: the cheapest tier, or the top one when its score
+    (the probability that the cheapest tier is not enough) reaches the cut-off."""
+    strong = score >= cutoff
+    tier = tiers[-1] if strong else tiers[0]
+    relation = ">=" if strong else "<"
+    reason = f"learned router: P(cheapest tier not enough) {score:.2f} {relation} {cutoff:.2f}"
+    return RouteDecision(tier, Route(strategy="learned", reason=reason))
 
 
 def route_unclassified(error: str, tiers: Sequence[str], note: str = "") -> RouteDecision:

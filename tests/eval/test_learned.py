@@ -77,3 +77,33 @@ def test_labels_from_history() -> None:
         ["kept", "escalated"],
         [True, False],
     )
+
+
+def test_a_saved_router_routes_requests_through_the_policy(
+    router: LearnedRouter, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from streamrouter.agents.base import load_learned_router
+    from streamrouter.config import load_policy
+    from streamrouter.eval.calibration import write_learned_router
+    from streamrouter.events import LLMRequest, Message, WorkItem
+    from streamrouter.pipeline.route import route_request
+
+    router.save(tmp_path / "router.joblib")
+    policy_file = tmp_path / "policy.yaml"
+    write_learned_router(policy_file, tmp_path / "router.joblib", 0.5)
+    policy = load_policy(policy_file)
+    learned = load_learned_router(policy)
+    assert learned is not None and learned.cutoff == 0.5
+
+    def routed_tier(text: str) -> str | None:
+        request = LLMRequest(request_id="r", messages=[Message(role="user", content=text)])
+        work = WorkItem(request=request, received_at=datetime.now(UTC))
+        out = route_request(work, policy, spent=0.0, bypass_tier=lambda: None, learned=learned)
+        assert isinstance(out, WorkItem) and out.route is not None
+        assert out.route.strategy == "learned"
+        return out.tier
+
+    assert routed_tier("What is 12 plus 13?") == "haiku"
+    assert routed_tier("Prove that the consensus protocol 7 terminates under partition.") == "opus"

@@ -90,3 +90,35 @@ def test_orchestrated_request_keeps_its_budget_cap() -> None:
     routed = route_request(work(mode="orchestrate"), POLICY, spent=9.5, bypass_tier=no_bypass)
     assert isinstance(routed, WorkItem) and routed.route is not None
     assert (routed.route.strategy, routed.max_tier) == ("orchestrator", "haiku")
+
+
+class FakeScorer:
+    def __init__(self, score: float, cutoff: float = 0.5) -> None:
+        self._score = score
+        self.cutoff = cutoff
+        self.prompts: list[str] = []
+
+    def score(self, prompts: list[str]) -> list[float]:
+        self.prompts += prompts
+        return [self._score for _ in prompts]
+
+
+@pytest.mark.parametrize(("score", "tier"), [(0.2, "haiku"), (0.5, "opus"), (0.9, "opus")])
+def test_the_learned_router_replaces_the_classifier(score: float, tier: str) -> None:
+    scorer = FakeScorer(score)
+    routed = route_request(
+        work(), Policy(), spent=0.0, bypass_tier=lambda: "sonnet", learned=scorer
+    )
+    assert isinstance(routed, WorkItem) and routed.route is not None
+    assert (routed.tier, routed.route.strategy) == (tier, "learned")
+    assert scorer.prompts == ["hi"]
+
+
+def test_the_learned_router_is_capped_by_budget_and_skipped_for_known_routes() -> None:
+    capped = route_request(work(), POLICY, spent=9.5, bypass_tier=no_bypass, learned=FakeScorer(1))
+    assert isinstance(capped, WorkItem) and capped.tier == "haiku"
+    scorer = FakeScorer(1.0)
+    mapped = route_request(
+        work(task_type="summarize"), Policy(), spent=0.0, bypass_tier=no_bypass, learned=scorer
+    )
+    assert isinstance(mapped, WorkItem) and mapped.tier == "haiku" and scorer.prompts == []

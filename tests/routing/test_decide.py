@@ -9,6 +9,7 @@ from streamrouter.routing.decide import (
     choose_route,
     classifier_note,
     route_classified,
+    route_learned,
     route_unclassified,
 )
 from streamrouter.routing.task_map import DEFAULT_TASK_MAP
@@ -192,3 +193,13 @@ def test_route_unclassified_picks_the_middle_tier(tiers: tuple[str, ...], tier: 
 )
 def test_route_unclassified_reason(error: str, note: str, reason: str) -> None:
     assert route_unclassified(error, TIERS, note).route.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("score", "tier", "relation"),
+    [(0.0, "haiku", "<"), (0.39, "haiku", "<"), (0.4, "opus", ">="), (1.0, "opus", ">=")],
+)
+def test_route_learned_cheapest_or_top(score: float, tier: str, relation: str) -> None:
+    decision = route_learned(score, 0.4, ("haiku", "sonnet", "opus"))
+    assert (decision.tier, decision.route.strategy) == (tier, "learned")
+    assert f"{score:.2f} {relation} 0.40" in decision.route.reason
