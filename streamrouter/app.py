@@ -12,6 +12,7 @@ The worker's web port serves ``/metrics`` (Prometheus) and ``/healthz``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -26,13 +27,37 @@ from streamrouter.telemetry import tracing
 from streamrouter.telemetry.metrics import CONTENT_TYPE, Metrics
 from streamrouter.topics import declare_topics
 
-__all__ = ["create_app"]
+__all__ = ["StreamRouterApp", "create_app"]
+
+
+class StreamRouterApp(faust.App):
+    """Faust's app, with a bound on how long shutdown waits for work in flight.
+
+    On SIGTERM Faust stops fetching and waits for every event being processed to be
+    acked, with no limit. Model calls can take a minute: after ``drain_timeout_s`` the
+    rest is left un-acked, so its offsets are not committed and it is redelivered to
+    whichever worker takes the partition over (the ledger keeps results single).
+    """
+
+    drain_timeout_s: float = 30.0
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        # Overrides a private hook of faust-streaming 0.15 (pinned below 0.16).
+        try:
+            await asyncio.wait_for(
+                super()._consumer_wait_empty(consumer, logger), self.drain_timeout_s
+            )
+        except TimeoutError:
+            logger.warning(
+                "drain timeout (%.0fs): work still in flight is left for redelivery",
+                self.drain_timeout_s,
+            )
 
 
 def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.App:
     # The SDK's HTTP client logs every request at INFO; model calls are in the results.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
-    app = faust.App(
+    app = StreamRouterApp(
         settings.app_id,
         broker=settings.broker,
         broker_credentials=load_kafka_security().faust_credentials(),
@@ -45,6 +70,7 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
         broker_rebalance_timeout=settings.kafka_rebalance_timeout_s,
         broker_heartbeat_interval=settings.kafka_heartbeat_s,
     )
+    app.drain_timeout_s = settings.drain_timeout_s
     topics = declare_topics(app, settings, policy)
     # Changelogged tables: they survive restarts and move with their partitions.
     tables = Tables(

@@ -274,6 +274,8 @@ class Settings(BaseSettings):
     model_max_retries: int = Field(default=2, ge=0)
     cooldown_failures: int = Field(default=3, ge=1)
     cooldown_s: float = Field(default=30.0, ge=0)
+    # On SIGTERM, how long to let work in flight finish before leaving it for redelivery.
+    drain_timeout_s: float = Field(default=30.0, ge=0)
 
     # Consumer-group timing. Production keeps Kafka's defaults; dev and tests shorten them.
     kafka_session_timeout_s: float = 60.0
