@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -31,18 +32,40 @@ __all__ = ["StreamRouterApp", "create_app"]
 
 
 class StreamRouterApp(faust.App):
-    """Faust's app, with a bound on how long shutdown waits for work in flight.
+    """Faust's app, with a bounded drain on shutdown and an owner for shutdown work.
 
-    On SIGTERM Faust stops fetching and waits for every event being processed to be
-    acked, with no limit. Model calls can take a minute: after ``drain_timeout_s`` the
+    On SIGTERM Faust stops fetching and waits, with no limit, for every event being
+    processed to be acked. Model calls can take a minute: after ``drain_timeout_s`` the
     rest is left un-acked, so its offsets are not committed and it is redelivered to
-    whichever worker takes the partition over (the ledger keeps results single).
+    whichever worker takes the partition over (the ledger keeps results single). The
+    bound applies to shutdown only; a rebalance still waits for work in flight, so a
+    revoked partition's requests are not answered twice.
     """
 
-    drain_timeout_s: float = 30.0
+    def __init__(self, *args: Any, drain_timeout_s: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.drain_timeout_s = drain_timeout_s
+        self._shutting_down = False
+        self._on_stopped: list[Callable[[], Awaitable[None]]] = []
+
+    def on_stopped(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` once the agents have stopped (clients they use may close)."""
+        self._on_stopped.append(callback)
+
+    async def on_stop(self) -> None:
+        self._shutting_down = True
+        await super().on_stop()
+
+    async def on_shutdown(self) -> None:
+        await super().on_shutdown()
+        for callback in self._on_stopped:
+            await callback()
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
         # Overrides a private hook of faust-streaming 0.15 (pinned below 0.16).
+        if not self._shutting_down:
+            await super()._consumer_wait_empty(consumer, logger)
+            return
         try:
             await asyncio.wait_for(
                 super()._consumer_wait_empty(consumer, logger), self.drain_timeout_s
@@ -59,6 +82,7 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     app = StreamRouterApp(
         settings.app_id,
+        drain_timeout_s=settings.drain_timeout_s,
         broker=settings.broker,
         broker_credentials=load_kafka_security().faust_credentials(),
         store="memory://",
@@ -70,7 +94,6 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
         broker_rebalance_timeout=settings.kafka_rebalance_timeout_s,
         broker_heartbeat_interval=settings.kafka_heartbeat_s,
     )
-    app.drain_timeout_s = settings.drain_timeout_s
     topics = declare_topics(app, settings, policy)
     # Changelogged tables: they survive restarts and move with their partitions.
     tables = Tables(
@@ -87,10 +110,11 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
     def start_tracing(app: faust.App, **kwargs: Any) -> None:
         tracing.configure_tracing(settings.app_id)
 
-    @app.on_before_shutdown.connect
-    async def close_clients(app: faust.App, **kwargs: Any) -> None:
+    async def close_clients() -> None:
         await runtime.close()
-        tracing.shutdown_tracing()
+        await asyncio.to_thread(tracing.shutdown_tracing)  # flushes spans over the network
+
+    app.on_stopped(close_clients)
 
     return app
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import faust
+from aiokafka.partitioner import murmur2
 
 from streamrouter.config import Policy, Settings
 
-__all__ = ["AppTopics", "declare_topics"]
+__all__ = ["AppTopics", "declare_topics", "default_partition"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,9 @@ def declare_topics(app: faust.App, settings: Settings, policy: Policy) -> AppTop
         results=topic(names.results),
         dlq=topic(names.dlq),
     )
+
+
+def default_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as the Java client and the
+    service's own producer use) gives ``key``."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

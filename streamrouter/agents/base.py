@@ -15,13 +15,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import TypeVar
 
 import faust
 from faust.types import EventT
 
 from streamrouter.codec import decode, encode
 from streamrouter.config import Policy, Settings
-from streamrouter.errors import ConfigError
+from streamrouter.errors import ConfigError, InvalidEventError
 from streamrouter.events import DeadLetter, FanInEvent, LLMResult, Record, WorkItem
 from streamrouter.llm.client import ModelGateway, create_anthropic_client
 from streamrouter.llm.cooldown import Cooldowns
@@ -36,11 +37,24 @@ from streamrouter.telemetry import tracing
 from streamrouter.telemetry.metrics import Metrics
 from streamrouter.topics import AppTopics
 
-__all__ = ["AgentGroup", "Runtime", "Tables", "load_learned_router", "utcnow"]
+__all__ = [
+    "ADMITTED",
+    "DONE",
+    "AgentGroup",
+    "Runtime",
+    "Tables",
+    "load_learned_router",
+    "utcnow",
+]
 
 log = logging.getLogger("streamrouter.agents")
 
+# The ledger's values: a request id's state.
+ADMITTED = "admitted"
+DONE = "done"
+
 Handler = Callable[[SourceRecord], Awaitable[None]]
+R = TypeVar("R", bound=Record)
 
 
 def utcnow() -> datetime:
@@ -169,22 +183,34 @@ class AgentGroup(ABC):
         await self.publish(self.topics.dlq, dead.key, encode(dead))
 
     async def on_stage_error(self, record: SourceRecord, exc: Exception) -> None:
-        """The one place that decides what a failed stage leaves behind: a work item that
-        decodes ends in an error result (every valid request gets one); anything else is
-        dead-lettered with the reason."""
+        """The one place that decides what a failed stage leaves behind: a work item (or
+        an orchestration plan) ends in an error result, so every valid request gets one;
+        anything else is dead-lettered with the reason. Nothing here escapes the agent
+        loop (Faust would ack and skip the event)."""
         log.exception("stage failed on %s[%d]@%d", record.topic, record.partition, record.offset)
         try:
-            work = decode(record.value, WorkItem)
+            await self._leave_behind(record, exc)
         except Exception:
-            work = None
+            log.exception("could not record the failure of %s@%d", record.topic, record.offset)
+
+    async def _leave_behind(self, record: SourceRecord, exc: Exception) -> None:
+        now = utcnow()
+        work = _decoded(record.value, WorkItem)
+        if work is None and (event := _decoded(record.value, FanInEvent)) is not None:
+            work = event.plan
         if work is not None:
-            result = error_result(
-                work, error_type="internal_error", message=repr(exc), now=utcnow()
-            )
+            result = error_result(work, error_type="internal_error", message=repr(exc), now=now)
             await self.finish(work, result)
             return
         error_type = getattr(exc, "error_type", "internal_error")
-        await self.dead_letter(dead_letter(record, error_type, repr(exc), utcnow()))
+        await self.dead_letter(dead_letter(record, error_type, repr(exc), now))
+
+
+def _decoded(value: bytes, model: type[R]) -> R | None:
+    try:
+        return decode(value, model)
+    except InvalidEventError:
+        return None
 
 
 def load_learned_router(policy: Policy) -> LearnedRouter | None:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import faust
 
-from streamrouter.agents.base import AgentGroup, utcnow
+from streamrouter.agents.base import DONE, AgentGroup, utcnow
 from streamrouter.codec import decode
 from streamrouter.events import FanInEvent, LLMResult, WorkItem
 from streamrouter.pipeline.admit import SourceRecord
@@ -38,19 +38,31 @@ class OrchestrationAgents(AgentGroup):
 
     async def plan_one(self, record: SourceRecord) -> None:
         work = decode(record.value, WorkItem)
+        parent_id = work.request.request_id
+        if self.tables.ledger.get(parent_id) == DONE:
+            return
+        stored = self._state(parent_id)
+        if stored is not None and stored.parent is not None:
+            # Redelivered after its plan reached the fan-in: no second planner call;
+            # re-send what is not finished (tier agents skip what is).
+            await self._fan_out(stored.parent, skip=stored)
+            return
         parent = await plan(work, self.rt.ctx, utcnow())
         if isinstance(parent, LLMResult):
             await self.finish(work, parent)
             return
-        parent_id = parent.request.request_id
         tracing.record_event(
             "fan_out",
             {"streamrouter.subtasks": len(parent.plan), "streamrouter.plan_note": parent.plan_note},
         )
         # The plan reaches the fan-in before any subtask can: same partition, sent first.
         await self.send(self.topics.fanin, FanInEvent(plan=parent), parent_id)
+        await self._fan_out(parent)
+
+    async def _fan_out(self, parent: WorkItem, skip: FanInState | None = None) -> None:
         for subtask in subtask_items(parent, utcnow()):
-            await self.send_work(subtask)
+            if skip is None or not skip.finished(subtask.subtask_id or ""):
+                await self.send_work(subtask)
 
     async def fanin_one(self, record: SourceRecord) -> None:
         event = decode(record.value, FanInEvent)
@@ -59,7 +71,7 @@ class OrchestrationAgents(AgentGroup):
         now = utcnow()
         deadline_s = self.rt.policy.orchestrator.deadline_s
         if event.plan is not None:
-            step = on_plan(state, event.plan, now, deadline_s)
+            step = on_plan(state, event.plan, now, deadline_s, tracing.current_traceparent())
         elif event.result is not None:
             step = on_result(state, event.result, now)
         else:
@@ -67,27 +79,32 @@ class OrchestrationAgents(AgentGroup):
         await self._advance(parent_id, step)
 
     async def _advance(self, parent_id: str, step: FanInStep) -> None:
+        state = step.state
         if step.ready is not None:
             await self.send(self.topics.synthesize, step.ready, parent_id)
-        self.tables.fanin[parent_id] = step.state.model_dump_json()
+            state = state.finished_marker()  # the synthesizer has all it needs
+        self.tables.fanin[parent_id] = state.model_dump_json()
 
     async def synthesize_one(self, record: SourceRecord) -> None:
         parent = decode(record.value, WorkItem)
+        if self.tables.ledger.get(parent.request.request_id) == DONE:
+            return
         result = await synthesize(parent, self.rt.ctx, utcnow())
         await self.finish(parent, result)
 
     async def tick_overdue(self) -> None:
         """Timers may not write tables: ask the fan-in agent to look at overdue parents."""
         now = utcnow()
-        for parent_id in self._overdue(now):
-            await self.send(self.topics.fanin, FanInEvent(tick=True), parent_id)
+        for parent_id, traceparent in self._overdue(now):
+            with tracing.within(traceparent):
+                await self.send(self.topics.fanin, FanInEvent(tick=True), parent_id)
 
-    def _overdue(self, now: datetime) -> list[str]:
+    def _overdue(self, now: datetime) -> list[tuple[str, str | None]]:
         overdue = []
         for parent_id, raw in list(self.tables.fanin.items()):
             state = FanInState.model_validate_json(raw)
             if not state.done and state.deadline is not None and state.deadline <= now:
-                overdue.append(parent_id)
+                overdue.append((parent_id, state.traceparent))
         return overdue
 
     def _state(self, parent_id: str) -> FanInState | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import faust
 
-from streamrouter.agents.base import AgentGroup, log, utcnow
+from streamrouter.admin import TopicAdmin
+from streamrouter.agents.base import ADMITTED, DONE, AgentGroup, log, utcnow
 from streamrouter.codec import decode, encode
+from streamrouter.errors import ConfigError
 from streamrouter.events import DeadLetter, LLMResult, WorkItem
 from streamrouter.pipeline.admit import Duplicate, Rekey, SourceRecord, admit
 from streamrouter.pipeline.answer import answer
@@ -14,12 +16,11 @@ from streamrouter.pipeline.fanin import FanInState
 from streamrouter.pipeline.route import Refused, route_request
 from streamrouter.results import error_result
 from streamrouter.routing.budget import spend_key
+from streamrouter.routing.classifier import tier_for_complexity
 from streamrouter.telemetry import tracing
+from streamrouter.topics import default_partition
 
 __all__ = ["RoutingAgents"]
-
-ADMITTED = "admitted"
-DONE = "done"
 
 
 class RoutingAgents(AgentGroup):
@@ -36,18 +37,31 @@ class RoutingAgents(AgentGroup):
                 self.loop(f"answer-{tier}", self.answer_one)
             )
         app.agent(topics.completions, name="finalize")(self.loop("finalize", self.finalize_one))
-        app.task(self.declare_output_topics)
+        app.task(self.prepare_topics)
 
-    async def declare_output_topics(self) -> None:
-        """Topics no agent reads are not declared by Faust itself; declare them too."""
+    async def prepare_topics(self) -> None:
+        """Declare the topics no agent reads (Faust declares only the ones it reads), and
+        refuse to run on a requests topic with another partition count than the ledger's:
+        every ledger write would fail. Raising here stops the worker."""
         for topic in (self.topics.results, self.topics.dlq):
             await topic.maybe_declare()
+        settings = self.rt.settings
+        name = settings.topics.requests
+        async with TopicAdmin(settings.broker) as admin:
+            state = (await admin.describe([name])).get(name)
+        if state is not None and state.partitions != settings.partitions:
+            raise ConfigError(
+                f"topic {name} has {state.partitions} partitions but "
+                f"STREAMROUTER_PARTITIONS is {settings.partitions}: set it to match"
+            )
 
     async def admit_one(self, record: SourceRecord) -> None:
         ledger = self.tables.ledger
+        partitions = self.rt.settings.partitions
         admission = admit(
             record,
             seen=lambda rid: ledger.get(rid) is not None,
+            partition_of=lambda rid: default_partition(rid.encode(), partitions),
             policy=self.rt.policy,
             limits=self.rt.ctx.limits,
             now=utcnow(),
@@ -99,9 +113,13 @@ class RoutingAgents(AgentGroup):
 
     async def classify_one(self, record: SourceRecord) -> None:
         work = decode(record.value, WorkItem)
+        if self.tables.ledger.get(work.request.request_id) == DONE:
+            return
         routed = await classify(work, self.rt.ctx)
         if routed.route is not None and routed.route.complexity is not None:
-            self.rt.bypass.record(routed.tier or "")
+            # The classifier's own verdict, before any budget cap: bypass follows traffic.
+            tiers = self.rt.policy.tier_names
+            self.rt.bypass.record(tier_for_complexity(routed.route.complexity, tiers))
         trace_route(routed)
         await self.send_work(routed)
 

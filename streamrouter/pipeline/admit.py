@@ -47,8 +47,9 @@ class Duplicate:
 
 @dataclass(frozen=True)
 class Rekey:
-    """The record's key is not its request id: republish it keyed by the request id,
-    so that all of a request's events (and its de-duplication entry) share a partition."""
+    """The record is not keyed by its request id, or not on that key's partition:
+    republish it keyed by the request id, so that all of a request's events (and its
+    de-duplication entries) share one partition."""
 
     request: LLMRequest
 
@@ -73,16 +74,22 @@ def admit(
     record: SourceRecord,
     *,
     seen: Callable[[str], bool],
+    partition_of: Callable[[str], int],
     policy: Policy,
     limits: RequestLimits,
     now: datetime,
 ) -> Admission:
+    """``partition_of(request_id)``: the partition the service's own producer would pick.
+    A record elsewhere (keyed otherwise, or by a producer with another partitioner, as
+    kcat's CRC32 default) is re-keyed, so each request id's ledger entries stay on one
+    partition."""
     try:
         request = decode(record.value, LLMRequest)
         validate_request(request, limits, policy.tier_names)
     except InvalidEventError as exc:
         return dead_letter(record, exc.error_type, str(exc), now)
-    if record.key != request.request_id.encode():
+    rid = request.request_id
+    if record.key != rid.encode() or record.partition != partition_of(rid):
         return Rekey(request)
     if seen(request.request_id):
         return Duplicate(request.request_id)

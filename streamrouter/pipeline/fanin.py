@@ -25,6 +25,12 @@ class FanInState(BaseModel):
     results: dict[str, LLMResult] = Field(default_factory=dict)
     deadline: datetime | None = None
     done: bool = False
+    # The parent's W3C traceparent, so a deadline tick continues its trace.
+    traceparent: str | None = None
+
+    def finished_marker(self) -> FanInState:
+        """What to keep once synthesis has started: enough to ignore late events."""
+        return FanInState(done=True)
 
     def finished(self, subtask_id: str) -> bool:
         return self.done or subtask_id in self.results
@@ -42,13 +48,18 @@ def subtask_id_of(result: LLMResult) -> str:
 
 
 def on_plan(
-    state: FanInState | None, parent: WorkItem, now: datetime, deadline_s: float
+    state: FanInState | None,
+    parent: WorkItem,
+    now: datetime,
+    deadline_s: float,
+    traceparent: str | None = None,
 ) -> FanInStep:
     state = state or FanInState()
-    if state.parent is not None:
+    if state.parent is not None or state.done:
         return FanInStep(state)  # a re-delivered plan: the first one stands
+    deadline = now + timedelta(seconds=deadline_s)
     state = state.model_copy(
-        update={"parent": parent, "deadline": now + timedelta(seconds=deadline_s)}
+        update={"parent": parent, "deadline": deadline, "traceparent": traceparent}
     )
     return _ready_if_complete(state, now, deadline_passed=False)
 

@@ -111,9 +111,13 @@ async def synthesize(parent: WorkItem, ctx: PipelineContext, now: datetime) -> L
         model=outcome.reply.model,
         answer=parsed.answer,
         confidence=confidence,
-        fallback_used=outcome.fallback_used,
+        # Any call of the plan (planner, subtasks) that had to fall back lowers quality.
+        fallback_used=outcome.fallback_used or any(a.outcome in FAILED for a in parent.attempts),
         now=now,
     )
+
+
+FAILED = frozenset({"rate_limited", "overloaded", "failed"})
 
 
 def _orchestrator_route(parent: WorkItem) -> Route:

@@ -12,6 +12,16 @@
   form (``#### 42``, ``\\boxed{42}``, ``The answer is``, ``Final answer:``, ``Answer:``).
 * ``looks_unfinished``: the text stops mid-way: an unclosed ``<<``, ``(``, ``[`` or
   ``{``, or a last character that cannot end a statement (an operator, ``=``, ``,``).
+* ``final_answer``: the number the answer gives as its final answer (after the last
+  marker, else the last number of the text).
+* ``conflicting_final_answers``: the final-answer statement names more than one number
+  (``#### 3 and 1``, ``225 minutes or 3 hours``), or two markers disagree.
+* ``final_answer_unsupported``: the answer works calculations, but its final answer is
+  not the result of the last one (allowing a percentage of a ratio and rounding to a
+  whole number).
+* ``rounded_intermediate``: a stated calculation's result is rounded from its exact
+  value (``4.00/15 = 0.27``, ``<<10/3=3.33>>``): later steps then carry the rounding.
+* ``fractional_final_answer``: the final answer is not a whole number.
 
 These know nothing of any dataset or label; they read the answer as a reviewer would.
 """
@@ -19,6 +29,8 @@ These know nothing of any dataset or label; they read the answer as a reviewer w
 from __future__ import annotations
 
 import ast
+import itertools
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -27,8 +39,13 @@ from typing import Final
 __all__ = [
     "arithmetic_errors",
     "calculations",
+    "conflicting_final_answers",
+    "final_answer",
+    "final_answer_unsupported",
+    "fractional_final_answer",
     "has_final_answer_marker",
     "looks_unfinished",
+    "rounded_intermediate",
 ]
 
 _NUMBER: Final = r"\$?-?\d[\d,]*(?:\.\d+)?%?"
@@ -37,6 +54,15 @@ _CHAIN: Final = re.compile(
     rf"(?:{_EXPRESSION}=\s*)+{_NUMBER}(?![\d.,]*\d)(?!\s*[-+*/\u00d7\u00f7xX]\s*[\w($])"
 )
 _ANNOTATION: Final = re.compile(r"<<([^<>=]+)=([^<>]+)>>\s*\$?(-?\d[\d,]*(?:\.\d+)?)?")
+_ANY_ANNOTATION: Final = re.compile(r"<<[^<>]*>>")
+_ANY_NUMBER: Final = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_MARKED_LINE: Final = re.compile(
+    r"(?:####|\\boxed\{|\bfinal answer\b\s*(?:is)?:?|\bthe answer is\b|^\s*answer\s*:)([^\n]*)",
+    re.IGNORECASE | re.M,
+)
+_RESULT: Final = re.compile(
+    r"=\s*\$?(-?\d[\d,]*(?:\.\d+)?)(?![\d.,]*\d)(?!\s*[-+*/\u00d7\u00f7xX(])"
+)
 _LEADING_NUMBER: Final = re.compile(r"\s*\$?(-?\d[\d,]*(?:\.\d+)?)\s*[-+*/\u00d7\u00f7xX]")
 _OPERATOR: Final = re.compile(r"[-+*/\u00d7\u00f7xX]")
 _FINAL_MARKER: Final = re.compile(
@@ -113,12 +139,19 @@ def _chain_errors(text: str) -> tuple[int, int]:
 def _annotation_errors(text: str) -> tuple[int, int]:
     errors = checked = 0
     for match in _ANNOTATION.finditer(text):
-        expression, result = _value(match.group(1)), _value(match.group(2))
-        if expression is None or result is None:
+        # "<<a=b=c>>": every step of the chain must hold, and c is the result.
+        values = [_value(match.group(1)), *(_value(p) for p in match.group(2).split("="))]
+        steps = [
+            (left, right)
+            for left, right in itertools.pairwise(values)
+            if left is not None and right is not None
+        ]
+        if not steps:
             continue
         checked += 1
-        errors += _differ(expression, result)
-        if match.group(3):
+        errors += any(_differ(left, right) for left, right in steps)
+        result = values[-1]
+        if match.group(3) and result is not None:
             shown = _value(match.group(3))
             if shown is not None and _differ(shown, result) and shown != round(result):
                 errors += 1
@@ -149,3 +182,97 @@ def looks_unfinished(text: str) -> bool:
         for opening, closing in (("<<", ">>"), ("(", ")"), ("[", "]"), ("{", "}"))
     )
     return unclosed or stripped.endswith(_CANNOT_END)
+
+
+def _numbers(text: str) -> list[float]:
+    values = (_value(number) for number in _ANY_NUMBER.findall(text))
+    return [value for value in values if value is not None]
+
+
+def _final_statements(text: str) -> list[str]:
+    return [match.group(1) for match in _MARKED_LINE.finditer(text)]
+
+
+def final_answer(text: str) -> float | None:
+    """The number ``text`` gives as its final answer: the first number after the last
+    final-answer marker, else the last number of the text; None if there is none."""
+    plain = _ANY_ANNOTATION.sub("", text)
+    for statement in reversed(_final_statements(plain)):
+        numbers = _numbers(statement)
+        if numbers:
+            return numbers[0]
+    numbers = _numbers(plain)
+    return numbers[-1] if numbers else None
+
+
+def conflicting_final_answers(text: str) -> bool:
+    """The final answer is not one number: the last marked statement names several
+    (``#### 3 and 1``), or marked statements disagree (``#### 12`` ... ``#### 14``)."""
+    plain = _ANY_ANNOTATION.sub("", text)
+    firsts = set()
+    last: list[float] = []
+    for statement in _final_statements(plain):
+        numbers = _numbers(statement)
+        if numbers:
+            firsts.add(numbers[0])
+            last = numbers
+    return len(firsts) > 1 or len(set(last)) > 1
+
+
+def _results(text: str) -> list[float]:
+    """The results of the stated calculations, in order (annotations and ``= n``)."""
+    found: list[tuple[int, float]] = []
+    for match in _ANNOTATION.finditer(text):
+        result = _value(match.group(2).split("=")[-1])
+        if result is not None:
+            found.append((match.start(), result))
+    masked = _ANY_ANNOTATION.sub(lambda m: " " * len(m.group(0)), text)
+    for match in _RESULT.finditer(masked):
+        result = _value(match.group(1))
+        if result is not None:
+            found.append((match.start(), result))
+    return [value for _, value in sorted(found)]
+
+
+def final_answer_unsupported(text: str) -> bool:
+    """The answer works calculations but its final answer is not the last one's result.
+
+    A percentage of a ratio (0.6 -> 60) and rounding to a whole number (1.33 -> 2) count
+    as the result. Only answers with a marked final answer are judged."""
+    if not _final_statements(text) or not calculations(text):
+        return False
+    answer, results = final_answer(text), _results(_MARKED_LINE.sub("", text))
+    if answer is None or not results:
+        return False
+    last = results[-1]
+    accepted = (last, 100 * last, math.floor(last), math.ceil(last))
+    return all(_differ(value, answer) for value in accepted)
+
+
+def rounded_intermediate(text: str) -> bool:
+    """A stated calculation's result is a rounding of its exact value (``10/3 = 3.33``,
+    ``<<4/15=0.2666>>0.27``): the steps after it carry the rounding."""
+    for match in _ANNOTATION.finditer(text):
+        values = [_value(match.group(1)), *(_value(p) for p in match.group(2).split("="))]
+        if match.group(3):
+            values.append(_value(match.group(3)))
+        if _rounded_step([value for value in values if value is not None]):
+            return True
+    for match in _CHAIN.finditer(_ANY_ANNOTATION.sub("", text)):
+        if _rounded_step([_value(part) for part in match.group(0).split("=")]):
+            return True
+    return False
+
+
+def _rounded_step(values: list[float | None]) -> bool:
+    """Two consecutive values differ, but only by rounding."""
+    return any(
+        a is not None and b is not None and abs(a - b) > 1e-9 and not _differ(a, b)
+        for a, b in itertools.pairwise(values)
+    )
+
+
+def fractional_final_answer(text: str) -> bool:
+    """The final answer is not a whole number (counts, people, items usually are)."""
+    answer = final_answer(text)
+    return answer is not None and abs(answer - round(answer)) > 1e-9

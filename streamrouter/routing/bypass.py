@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["BypassPolicy", "BypassState", "BypassWindow"]
 
@@ -29,6 +29,12 @@ class BypassPolicy(BaseModel):
     min_window: int = Field(default=20, ge=1)
     # Share of requests still classified while bypassing (1 in round(1/rate)).
     sample_rate: float = Field(default=0.1, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _window_can_fill(self) -> BypassPolicy:
+        if self.min_window > self.window:
+            raise ValueError(f"bypass.min_window {self.min_window} exceeds window {self.window}")
+        return self
 
 
 @dataclass(frozen=True)

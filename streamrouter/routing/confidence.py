@@ -5,9 +5,10 @@ subtracts penalties for signs of a weak answer: a ``max_tokens`` stop, hedging w
 abnormally short or long answer, an ignored answer format, extra tool calls, and checks of
 the answer's own text (:mod:`streamrouter.routing.answer_checks`): a stated calculation
 that does not hold, a text that stops mid-way, a worked calculation with no marked final
-answer, self-corrections and approximations. The weights are a ``ConfidenceWeights``
-loaded from the policy file (``ConfidenceWeights.from_mapping``); the defaults of the
-answer checks were tuned on recorded answers (docs/evaluation.md).
+answer, a final answer that is not one number or not the result of the answer's own last
+calculation, a result rounded mid-way, self-corrections and approximations. The weights
+are a ``ConfidenceWeights`` loaded from the policy file (``ConfidenceWeights.from_mapping``);
+the defaults of the answer checks were tuned on recorded answers (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ from streamrouter.routing.answer import ParsedAnswer
 from streamrouter.routing.answer_checks import (
     arithmetic_errors,
     calculations,
+    conflicting_final_answers,
+    final_answer_unsupported,
+    fractional_final_answer,
     has_final_answer_marker,
     looks_unfinished,
+    rounded_intermediate,
 )
 
 __all__ = [
@@ -138,6 +143,16 @@ class ConfidenceWeights:
     """The answer revises itself (``REVISION_WORDS``: "however", "wait", "actually", ...)."""
     approximation_penalty: float = 0.1
     """The answer settles for an approximation (``APPROXIMATION_WORDS``)."""
+    conflicting_answer_penalty: float = 0.2
+    """The final answer is not one number (``#### 3 and 1``) or marked answers disagree."""
+    unsupported_answer_penalty: float = 0.2
+    """The answer works calculations, but its marked final answer is not the last one's
+    result (the answer states something its own work did not produce)."""
+    rounded_intermediate_penalty: float = 0.1
+    """A stated result is rounded from its exact value (``10/3 = 3.33``) and carried on."""
+    fractional_answer_penalty: float = 0.0
+    """The final answer is not a whole number. Off by default (normal for prices, rates,
+    measurements); a domain prior worth turning on for counting word problems (GSM8K)."""
     length_penalty_per_1k_chars: float = 0.0
     """Per 1000 characters of answer: longer answers are wrong more often. Off by default
     (normal for some tasks); worth a small value for short-answer traffic."""
@@ -231,6 +246,10 @@ def combine_confidence(
         + w.unmarked_answer_penalty             if it calculates but marks no final answer
         + w.revision_penalty                    if it uses a REVISION_WORDS phrase
         + w.approximation_penalty               if it uses an APPROXIMATION_WORDS phrase
+        + w.conflicting_answer_penalty          if its final answer is not one number
+        + w.unsupported_answer_penalty          if its final answer is not its last result
+        + w.rounded_intermediate_penalty        if it rounds a result mid-way
+        + w.fractional_answer_penalty           if its final answer is not whole
         + w.length_penalty_per_1k_chars * len(answer) / 1000
         return clamp(base - penalty, 0, 1)
 
@@ -284,6 +303,15 @@ def _answer_check_penalty(answer: str, weights: ConfidenceWeights) -> float:
         penalty += weights.revision_penalty
     if _APPROXIMATION_PATTERN.search(answer):
         penalty += weights.approximation_penalty
+    checks = (
+        (weights.conflicting_answer_penalty, conflicting_final_answers),
+        (weights.unsupported_answer_penalty, final_answer_unsupported),
+        (weights.rounded_intermediate_penalty, rounded_intermediate),
+        (weights.fractional_answer_penalty, fractional_final_answer),
+    )
+    for weight, check in checks:
+        if weight and check(answer):
+            penalty += weight
     return penalty
 
 

@@ -134,6 +134,7 @@ class Metrics:
 
     def observe_bypass(self, state: BypassState) -> None:
         self.bypass_share.set(state.share)
+        self.bypass_active.clear()  # the dominant tier may have changed
         if state.dominant_tier is not None:
             self.bypass_active.labels(state.dominant_tier).set(1 if state.tier else 0)
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from streamrouter.errors import ConfigError
@@ -29,11 +29,13 @@ __all__ = [
     "configure_tracing",
     "consume_span",
     "current_trace_id",
+    "current_traceparent",
     "model_call_span",
     "publish_span",
     "record_event",
     "route_span",
     "shutdown_tracing",
+    "within",
 ]
 
 TRACER_NAME = "streamrouter"
@@ -153,6 +155,25 @@ def record_event(name: str, attributes: Mapping[str, Any], error: bool = False) 
     span.add_event(name, dict(attributes))
     if error:
         span.set_status(Status(StatusCode.ERROR, str(attributes.get("error.type", name))))
+
+
+def current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextmanager
+def within(traceparent: str | None) -> Iterator[None]:
+    """Continue the trace of a stored ``traceparent`` (outside any consumed event)."""
+    if traceparent is None:
+        yield
+        return
+    token = context.attach(propagate.extract({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 def current_trace_id() -> str | None:

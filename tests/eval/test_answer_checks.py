@@ -7,8 +7,13 @@ import pytest
 from streamrouter.routing.answer_checks import (
     arithmetic_errors,
     calculations,
+    conflicting_final_answers,
+    final_answer,
+    final_answer_unsupported,
+    fractional_final_answer,
     has_final_answer_marker,
     looks_unfinished,
+    rounded_intermediate,
 )
 from streamrouter.routing.confidence import ConfidenceWeights, ResponseSignals, combine_confidence
 
@@ -31,6 +36,8 @@ from streamrouter.routing.confidence import ConfidenceWeights, ResponseSignals, 
         ("<<15*2=30>>30 cups", 0, 1),
         ("<<15*2=31>>31 cups", 1, 1),
         ("<<220*4000=880000>>880,00", 1, 1),  # the shown number is not the result
+        ("<<100*2*34+40*2*34=4400+2240=6640>>6640", 1, 1),  # a chained annotation's step
+        ("<<2*3+4*5=6+20=26>>26", 0, 1),
         ("The function returns the sum of both arguments.", 0, 0),
     ],
 )
@@ -69,6 +76,36 @@ def test_unfinished(text: str, unfinished: bool) -> None:
     assert looks_unfinished(text) is unfinished
 
 
+@pytest.mark.parametrize(
+    ("text", "answer", "conflicting", "unsupported", "rounded", "fractional"),
+    [
+        ("So 5 + 4 = <<5+4=9>>9 apples.\n#### 9", 9, False, False, False, False),
+        ("So 5 + 4 = 9 apples.\n#### 4", 4, False, True, False, False),  # not its result
+        ("3600 / 6000 = 0.6, or 60%.\n#### 60", 60, False, False, False, False),
+        ("16 / 12 = 1.333 dozens, so buy 2.\n#### 2", 2, False, False, True, False),
+        ("10/60 = 0.17 h, 15 x 0.17 = 2.55 h.\n#### 2.55", 2.55, False, False, True, True),
+        ("<<4/15=0.2666>>0.27 a serving", 0.27, False, False, True, True),
+        ("3 x 4 = 12 and 4 / 4 = 1.\n#### 3 and 1", 3, True, True, False, False),
+        ("#### 12\nOn second thought:\n#### 14", 14, True, False, False, False),
+        ("She has 12 apples.", 12, False, False, False, False),  # no calculation, no marker
+        ("The function returns the sum of both arguments.", None, False, False, False, False),
+    ],
+)
+def test_final_answer_checks(
+    text: str,
+    answer: float | None,
+    conflicting: bool,
+    unsupported: bool,
+    rounded: bool,
+    fractional: bool,
+) -> None:
+    assert final_answer(text) == answer
+    assert conflicting_final_answers(text) is conflicting
+    assert final_answer_unsupported(text) is unsupported
+    assert rounded_intermediate(text) is rounded
+    assert fractional_final_answer(text) is fractional
+
+
 def confidence(answer: str) -> float:
     signals = ResponseSignals(
         self_confidence=None,
@@ -88,5 +125,12 @@ def test_each_check_lowers_the_confidence_of_a_worked_answer() -> None:
     assert confidence("She has 12 + 15 = <<12+15") < clean
     assert confidence("Wait, she has 12 + 15 = 27 marbles.\n#### 27") < clean
     assert confidence("She has approximately 12 + 15 = 27.\n#### 27") < clean
+    assert confidence("She has 12 + 15 = 27 marbles.\n#### 15") < clean  # not its result
+    assert confidence("She has 12 + 15 = 27 marbles.\n#### 27 or 28") < clean
+    assert confidence("Each has 80 / 3 = 26.67, so 26.67 + 1 = 27.67.\n#### 27.67") < clean
+    # A fractional final answer is only a sign in counting problems: off by default.
+    assert confidence("It costs 2 x 1.5 = 3 dollars.\n#### 3") == confidence(
+        "It costs 2 x 1.25 = 2.5 dollars.\n#### 2.5"
+    )
     # Plain prose without calculations is not asked for a final-answer marker.
     assert confidence("The function returns the sum of both arguments.") == 0.5

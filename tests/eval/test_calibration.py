@@ -104,3 +104,15 @@ def test_tuning_never_lowers_the_calibration_apgr(labeled_csv: Path) -> None:
     tuned, tuned_score = tune_confidence_weights(score, start, rounds=1)
     assert tuned_score >= score(start)
     assert tuned_score == pytest.approx(score(tuned))
+
+
+def test_tuning_keeps_a_default_unless_moving_it_pays_for_the_shrinkage() -> None:
+    # A score that gains 0.005 APGR per 0.1 of revision_penalty above its default 0.1.
+    def score(weights: ConfidenceWeights) -> float:
+        return 0.5 + 0.05 * (weights.revision_penalty - 0.1)
+
+    kept, _ = tune_confidence_weights(score, shrinkage=0.01)
+    assert kept == ConfidenceWeights()
+    moved, moved_score = tune_confidence_weights(score, shrinkage=0.0)
+    assert moved == ConfidenceWeights(revision_penalty=0.4)
+    assert moved_score == pytest.approx(0.515)

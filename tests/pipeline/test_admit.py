@@ -46,7 +46,14 @@ def run(
     limits: RequestLimits = LIMITS,
 ) -> object:
     """Admission, then (for admitted work) routing with no spend and no bypass."""
-    outcome = admit(source, seen=seen.__contains__, policy=policy, limits=limits, now=NOW)
+    outcome = admit(
+        source,
+        seen=seen.__contains__,
+        partition_of=lambda _rid: 3,  # the partition record() puts every record on
+        policy=policy,
+        limits=limits,
+        now=NOW,
+    )
     if isinstance(outcome, WorkItem):
         return route_request(outcome, policy, spent=0.0, bypass_tier=lambda: None)
     return outcome
@@ -111,7 +118,9 @@ def test_bad_input_is_dead_lettered(value: bytes, error_type: str) -> None:
         return False
 
     source = record(value, key=b"the-key")
-    outcome = admit(source, seen=seen, policy=POLICY, limits=LIMITS, now=NOW)
+    outcome = admit(
+        source, seen=seen, partition_of=lambda _rid: 3, policy=POLICY, limits=LIMITS, now=NOW
+    )
     assert outcome == DeadLetter(
         key=b"the-key",
         value=value,
@@ -295,3 +304,24 @@ def test_admitted_work_round_trips_through_the_codec() -> None:
     outcome = run(record(as_avro(task_type="commit_message")))
     assert isinstance(outcome, WorkItem)
     assert decode(encode(outcome), WorkItem) == outcome
+
+
+def test_a_record_on_another_partition_than_its_key_gets_is_rekeyed() -> None:
+    source = record(as_json())
+    outcome = admit(
+        source,
+        seen=frozenset().__contains__,
+        partition_of=lambda _rid: 0,  # e.g. produced by kcat, whose default is CRC32
+        policy=POLICY,
+        limits=LIMITS,
+        now=NOW,
+    )
+    assert isinstance(outcome, Rekey)
+
+
+def test_default_partition_matches_the_java_client() -> None:
+    from streamrouter.topics import default_partition
+
+    # Values of Kafka's Utils.murmur2 (positive-masked) modulo the partition count.
+    assert default_partition(b"21", 1) == 0
+    assert {default_partition(f"k{i}".encode(), 4) for i in range(50)} == {0, 1, 2, 3}

@@ -86,3 +86,16 @@ def test_state_survives_its_json_form() -> None:
     state = on_result(on_plan(None, PARENT, NOW, 60).state, result("s1"), NOW).state
     assert FanInState.model_validate_json(state.model_dump_json()) == state
     assert state.finished("s1") and not state.finished("s2")
+
+
+def test_a_plan_after_synthesis_started_is_ignored() -> None:
+    state = on_result(on_plan(None, PARENT, NOW, 60).state, result("s1"), NOW).state
+    done = on_result(state, result("s2"), NOW).state.finished_marker()
+    again = on_plan(done, PARENT, NOW, 60)
+    assert again.ready is None and again.state == done
+    assert done.finished("s1") and done.parent is None  # small: no prompts or answers
+
+
+def test_the_plan_keeps_the_parents_traceparent() -> None:
+    tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert on_plan(None, PARENT, NOW, 60, tp).state.traceparent == tp

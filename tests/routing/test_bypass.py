@@ -56,3 +56,8 @@ def test_a_shift_in_sampled_traffic_turns_it_off() -> None:
 
 def test_disabled_never_bypasses() -> None:
     assert window_with(["haiku"] * 10, BypassPolicy(enabled=False)).bypass_tier() is None
+
+
+def test_a_minimum_window_larger_than_the_window_is_refused() -> None:
+    with pytest.raises(ValueError, match="min_window"):
+        BypassPolicy(window=10, min_window=20)
