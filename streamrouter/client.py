@@ -9,7 +9,6 @@ assigned, from the beginning or the end), so reading never triggers a rebalance.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Literal, TypeVar
@@ -156,20 +155,8 @@ class StreamClient:
 async def _wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     """The topic's partitions; it may not exist until the worker has declared it."""
     while True:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions:
-            return set(partitions)
+        if topic in await consumer.topics():  # refreshes the metadata
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions:
+                return set(partitions)
         await asyncio.sleep(0.5)
-
-
-def request_from_json(text: str) -> LLMRequest:
-    return decode(text.encode(), LLMRequest) if text.lstrip().startswith("{") else _bad(text)
-
-
-def _bad(text: str) -> LLMRequest:
-    raise ValueError(f"expected a JSON object, got {text[:40]!r}")
-
-
-def dumps_result(result: LLMResult) -> str:
-    return json.dumps(result.model_dump(mode="json"), indent=None)

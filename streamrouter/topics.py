@@ -1,8 +1,10 @@
 """The Kafka topics of one app, declared with the service's partition count.
 
 Every topic is declared by the service (created when missing) with ``partitions``
-partitions, so a request's events, keyed by its id, land on the same partition number
-in every topic: the ledger table relies on that.
+partitions. Events are keyed by request id (by parent id for subtasks, by tenant for
+budgets) and the service's producer partitions keys with murmur2, so a key lands on the
+same partition number in every topic: the tables rely on that (admission re-keys input
+that a producer placed otherwise).
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class BudgetDecision:
 
 
 def spend_key(tenant: str, period: Period, at: datetime) -> str:
-    """The ledger key of a tenant's spend in the period that contains ``at`` (UTC)."""
+    """The spend-table key of a tenant's spend in the period that contains ``at`` (UTC)."""
     stamp = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "month": "%Y-%m"}[period]
     return f"{tenant}|{at.strftime(stamp)}"
 
