@@ -102,13 +102,15 @@ def encode(event: Record) -> bytes:
     return buffer.getvalue()
 
 
-def decode(raw: bytes, model: type[M]) -> M:
+def decode(raw: bytes | None, model: type[M]) -> M:
     """Decode Avro single-object encoding or a JSON object into ``model``.
 
     Raises UndecodableEventError (neither format, truncated or corrupt),
     UnknownSchemaError (an Avro fingerprint that is not ``model``'s schema), or
     InvalidRequestError (decoded, but not a valid ``model``).
     """
+    if raw is None:
+        raise UndecodableEventError("the value is null (a tombstone)")
     if not raw:
         raise UndecodableEventError("empty value")
     if raw[:2] == _MAGIC:

@@ -270,10 +270,16 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=32, ge=1)
     max_prompt_chars: int = Field(default=200_000, ge=1)
     max_output_tokens: int = Field(default=21_000, ge=1)
+    # The largest input event accepted (bytes); keep it under the producer's 1 MB
+    # max_request_size, since internal events carry the whole request.
+    max_event_bytes: int = Field(default=900_000, ge=1)
+    max_request_id_chars: int = Field(default=256, ge=1)
     model_timeout_s: float = Field(default=60.0, gt=0)
     model_max_retries: int = Field(default=2, ge=0)
     cooldown_failures: int = Field(default=3, ge=1)
     cooldown_s: float = Field(default=30.0, ge=0)
+    # How often a worker checks that its topics exist (and recreates lost ones).
+    topic_check_s: float = Field(default=30.0, gt=0)
     # On SIGTERM, how long to let work in flight finish before leaving it for redelivery.
     drain_timeout_s: float = Field(default=30.0, ge=0)
 

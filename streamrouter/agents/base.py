@@ -101,7 +101,12 @@ class Runtime:
         )
         return PipelineContext(
             policy=self.policy,
-            limits=RequestLimits(settings.max_prompt_chars, settings.max_output_tokens),
+            limits=RequestLimits(
+                settings.max_prompt_chars,
+                settings.max_output_tokens,
+                settings.max_event_bytes,
+                settings.max_request_id_chars,
+            ),
             gateway=ModelGateway(client, self.prices, _cache_min_tokens(self.policy)),
             cooldowns=Cooldowns(settings.cooldown_failures, settings.cooldown_s),
         )
@@ -206,7 +211,9 @@ class AgentGroup(ABC):
         await self.dead_letter(dead_letter(record, error_type, repr(exc), now))
 
 
-def _decoded(value: bytes, model: type[R]) -> R | None:
+def _decoded(value: bytes | None, model: type[R]) -> R | None:
+    if value is None:
+        return None
     try:
         return decode(value, model)
     except InvalidEventError:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import faust
 
-from streamrouter.admin import TopicAdmin
+from streamrouter.admin import (
+    TopicAdmin,
+    create_topics,
+    faust_topics,
+    load_topic_settings,
+    plan_topics,
+)
 from streamrouter.agents.base import ADMITTED, DONE, AgentGroup, log, utcnow
 from streamrouter.codec import decode, encode
 from streamrouter.errors import ConfigError
@@ -38,6 +46,7 @@ class RoutingAgents(AgentGroup):
             )
         app.agent(topics.completions, name="finalize")(self.loop("finalize", self.finalize_one))
         app.task(self.prepare_topics)
+        app.timer(self.rt.settings.topic_check_s)(self._restore_topics(app))
 
     async def prepare_topics(self) -> None:
         """Declare the topics no agent reads (Faust declares only the ones it reads), and
@@ -54,6 +63,26 @@ class RoutingAgents(AgentGroup):
                 f"topic {name} has {state.partitions} partitions but "
                 f"STREAMROUTER_PARTITIONS is {settings.partitions}: set it to match"
             )
+
+    def _restore_topics(self, app: faust.App) -> Callable[[], Awaitable[None]]:
+        async def restore_missing_topics() -> None:
+            """Recreate any of our topics the broker lost (a restarted broker with memory
+            storage, a topic deleted by hand), so the worker serves again."""
+            settings = self.rt.settings
+            topic_settings = load_topic_settings()
+            specs = plan_topics(
+                settings,
+                self.rt.policy,
+                topic_settings,
+                faust_topics(app, topic_settings.replication_factor),
+            )
+            async with TopicAdmin(settings.broker) as admin:
+                reports = await create_topics(admin, specs, settle_s=0)
+            created = [r.spec.name for r in reports if r.created]
+            if created:
+                log.warning("recreated missing topics: %s", ", ".join(created))
+
+        return restore_missing_topics
 
     async def admit_one(self, record: SourceRecord) -> None:
         ledger = self.tables.ledger

@@ -8,6 +8,7 @@ SIGTERM, then SIGKILL after a grace period; calling it twice is safe.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import os
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,14 +34,27 @@ class ProcessStartError(RuntimeError):
 
 
 def _die_with_parent() -> None:
-    """Linux: SIGTERM the child when its parent dies, so a crashed owner leaves no orphans.
+    """Linux: SIGTERM the child when the thread that started it ends. Used only for the
+    main thread (it lives as long as the owner): a crashed owner leaves no orphans."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
-    Strictly, when the *thread* that started it ends: start processes from a thread
-    that outlives them (the main thread, or an executor thread as ``asyncio.to_thread``).
-    """
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+# Every process still running when the owner exits normally is stopped then (processes
+# started from other threads have no PDEATHSIG: an executor thread may end before them).
+_LIVE: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_live_processes() -> None:
+    for process in list(_LIVE):
+        process.stop(grace=5.0)
+
+
+def _pdeathsig_safe() -> bool:
+    return (
+        sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread()
+    )
 
 
 def free_port() -> int:
@@ -80,8 +95,9 @@ class ManagedProcess:
             text=True,
             bufsize=1,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent if _pdeathsig_safe() else None,
         )
+        _LIVE.add(self)
         self._pump = threading.Thread(target=self._read_output, name=self.name, daemon=True)
         self._pump.start()
         if not self._ready_event.wait(timeout) or self._match is None:

@@ -31,7 +31,7 @@ __all__ = [
 @dataclass(frozen=True)
 class SourceRecord:
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone
     topic: str
     partition: int
     offset: int
@@ -57,10 +57,22 @@ class Rekey:
 Admission = WorkItem | DeadLetter | Duplicate | Rekey
 
 
+# A dead letter carries at most this much of the original value; the rest stays at its
+# source topic, partition and offset (named in the dead letter).
+DEAD_LETTER_VALUE_BYTES = 64 * 1024
+
+
 def dead_letter(record: SourceRecord, error_type: str, message: str, now: datetime) -> DeadLetter:
+    value = record.value or b""
+    if len(value) > DEAD_LETTER_VALUE_BYTES:
+        message = (
+            f"{message} (value of {len(value)} bytes cut to its first "
+            f"{DEAD_LETTER_VALUE_BYTES}; the whole value stays at its source offset)"
+        )
+        value = value[:DEAD_LETTER_VALUE_BYTES]
     return DeadLetter(
         key=record.key,
-        value=record.value,
+        value=value,
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
@@ -83,6 +95,9 @@ def admit(
     A record elsewhere (keyed otherwise, or by a producer with another partitioner, as
     kcat's CRC32 default) is re-keyed, so each request id's ledger entries stay on one
     partition."""
+    if record.value is not None and len(record.value) > limits.max_event_bytes:
+        reason = f"event of {len(record.value)} bytes, over the limit of {limits.max_event_bytes}"
+        return dead_letter(record, "too_large", reason, now)
     try:
         request = decode(record.value, LLMRequest)
         validate_request(request, limits, policy.tier_names)

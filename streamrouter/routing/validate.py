@@ -15,12 +15,22 @@ __all__ = ["RequestLimits", "validate_request"]
 class RequestLimits:
     max_prompt_chars: int
     max_output_tokens: int
+    # The whole event as it arrives; bigger ones are dead-lettered before decoding.
+    max_event_bytes: int = 1_000_000
+    max_request_id_chars: int = 256
 
 
 def validate_request(request: LLMRequest, limits: RequestLimits, tiers: Sequence[str]) -> None:
     """Raise :class:`InvalidRequestError` naming the first broken rule."""
-    if not request.request_id.strip():
+    rid = request.request_id
+    if not rid.strip():
         raise InvalidRequestError("request_id is empty")
+    if len(rid) > limits.max_request_id_chars:
+        raise InvalidRequestError(
+            f"request_id is {len(rid)} characters, over the limit of {limits.max_request_id_chars}"
+        )
+    if not rid.isprintable():
+        raise InvalidRequestError("request_id contains control characters")
     if not request.messages:
         raise InvalidRequestError("messages is empty")
     for index, message in enumerate(request.messages):

@@ -325,3 +325,27 @@ def test_default_partition_matches_the_java_client() -> None:
     # Values of Kafka's Utils.murmur2 (positive-masked) modulo the partition count.
     assert default_partition(b"21", 1) == 0
     assert {default_partition(f"k{i}".encode(), 4) for i in range(50)} == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize(
+    ("value", "error_type", "message"),
+    [
+        (None, "undecodable", "null"),
+        (b"{" + b" " * 2_000_000 + b"}", "too_large", "over the limit"),
+    ],
+    ids=["tombstone", "too-large"],
+)
+def test_null_and_oversized_values_are_dead_lettered(
+    value: bytes | None, error_type: str, message: str
+) -> None:
+    outcome = run(SourceRecord(key=b"k", value=value, topic="t", partition=3, offset=1))
+    assert isinstance(outcome, DeadLetter)
+    assert outcome.error_type == error_type and message in outcome.error_message
+    assert len(outcome.value) <= 64 * 1024
+
+
+@pytest.mark.parametrize("request_id", ["r" * 257, "line\nbreak", "nul\x00"])
+def test_unreasonable_request_ids_are_invalid(request_id: str) -> None:
+    outcome = run(record(as_json(request_id=request_id), key=request_id.encode()))
+    assert isinstance(outcome, DeadLetter) and outcome.error_type == "invalid_request"
+    assert "request_id" in outcome.error_message
