@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import sys
 
 import anthropic
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -42,7 +43,7 @@ async def relay(
     producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=0)
     await consumer.start()
     await producer.start()
-    client = anthropic.AsyncAnthropic(max_retries=0) if model_hop is not None else None
+    client = anthropic.AsyncAnthropic(max_retries=2) if model_hop is not None else None
     slots = asyncio.Semaphore(in_flight)
     next_topic = dict(itertools.pairwise(topics))
     assigned = []
@@ -60,11 +61,14 @@ async def relay(
     async def call_then_forward(topic: str, key: bytes | None, value: bytes) -> None:
         assert client is not None
         async with slots:
-            await client.messages.create(
-                model="claude-haiku-4-5",
-                max_tokens=256,
-                messages=[{"role": "user", "content": "BENCH relay"}],
-            )
+            try:
+                await client.messages.create(
+                    model="claude-haiku-4-5",
+                    max_tokens=256,
+                    messages=[{"role": "user", "content": "BENCH relay"}],
+                )
+            except anthropic.APIError as exc:  # forwarded anyway, so the count completes
+                print(f"relay: model call failed: {exc!r}", file=sys.stderr, flush=True)
         await producer.send(topic, value=value, key=key)
 
     tasks: set[asyncio.Task[None]] = set()

@@ -38,7 +38,7 @@ rules:
     confidence: 0.95
 """
 WARM_UP = 200
-TIMEOUT_S = 600.0
+TIMEOUT_S = 180.0
 
 
 async def run_batch(
