@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -51,11 +52,17 @@ async def stack(scenario: str, **env: str) -> AsyncIterator[EmbeddedStack]:
     path.write_text(scenario)
     (directory / "logs").mkdir()
     running = EmbeddedStack(scenario=path, worker_env=env, log_dir=directory / "logs")
-    await asyncio.to_thread(running.start)
+    succeeded = False
     try:
+        await asyncio.to_thread(running.start)
         yield running
+        succeeded = True
     finally:
         await asyncio.to_thread(running.stop)
+        if succeeded:
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            print(f"the stack's logs are in {directory / 'logs'}", file=sys.stderr)
 
 
 def bench_request(n: int, tag: str, text: str = "BENCH write a commit message") -> LLMRequest:
