@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
+    "FAILED_OUTCOMES",
     "Attempt",
     "AttemptOutcome",
     "Complexity",
@@ -56,6 +57,9 @@ AttemptOutcome = Literal[
     "synthesized",
 ]
 ResultStatus = Literal["ok", "error"]
+
+# The outcomes of a call that failed (and that a fallback chain moves past).
+FAILED_OUTCOMES: frozenset[str] = frozenset({"rate_limited", "overloaded", "failed"})
 
 _INT32_MAX = 2**31 - 1
 _INT64_MAX = 2**63 - 1

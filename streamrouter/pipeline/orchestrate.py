@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from streamrouter.events import LLMRequest, LLMResult, Message, Route, WorkItem
+from streamrouter.events import FAILED_OUTCOMES, LLMRequest, LLMResult, Message, Route, WorkItem
 from streamrouter.llm.fallback import ChainExhaustedError, call_with_fallback
 from streamrouter.pipeline.context import PipelineContext
 from streamrouter.prompts import plan_call, synthesis_call
@@ -112,12 +112,10 @@ async def synthesize(parent: WorkItem, ctx: PipelineContext, now: datetime) -> L
         answer=parsed.answer,
         confidence=confidence,
         # Any call of the plan (planner, subtasks) that had to fall back lowers quality.
-        fallback_used=outcome.fallback_used or any(a.outcome in FAILED for a in parent.attempts),
+        fallback_used=outcome.fallback_used
+        or any(a.outcome in FAILED_OUTCOMES for a in parent.attempts),
         now=now,
     )
-
-
-FAILED = frozenset({"rate_limited", "overloaded", "failed"})
 
 
 def _orchestrator_route(parent: WorkItem) -> Route:

@@ -14,12 +14,11 @@ from contextlib import contextmanager
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from streamrouter.events import LLMResult
+from streamrouter.events import FAILED_OUTCOMES, LLMResult
 from streamrouter.routing.bypass import BypassState
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
-FAILED_OUTCOMES = frozenset({"rate_limited", "overloaded", "failed"})
 MODEL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 REQUEST_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
