@@ -23,6 +23,7 @@ from faust.web import Request, Response, View
 from streamrouter.agents import Runtime, Tables, register_agents
 from streamrouter.config import Policy, Settings
 from streamrouter.kafka_security import load_kafka_security
+from streamrouter.kafka_transport import StreamRouterTransport
 from streamrouter.llm.pricing import PriceTable
 from streamrouter.telemetry import tracing
 from streamrouter.telemetry.metrics import CONTENT_TYPE, Metrics
@@ -32,7 +33,8 @@ __all__ = ["StreamRouterApp", "create_app"]
 
 
 class StreamRouterApp(faust.App):
-    """Faust's app, with a bounded drain on shutdown and an owner for shutdown work.
+    """Faust's app, with our Kafka transport, a bounded drain on shutdown and an owner
+    for shutdown work.
 
     On SIGTERM Faust stops fetching and waits, with no limit, for every event being
     processed to be acked. Model calls can take a minute: after ``drain_timeout_s`` the
@@ -42,9 +44,16 @@ class StreamRouterApp(faust.App):
     revoked partition's requests are not answered twice.
     """
 
-    def __init__(self, *args: Any, drain_timeout_s: float = 30.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        drain_timeout_s: float = 30.0,
+        fetch_max_wait_ms: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.drain_timeout_s = drain_timeout_s
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self._shutting_down = False
         self._on_stopped: list[Callable[[], Awaitable[None]]] = []
 
@@ -61,19 +70,26 @@ class StreamRouterApp(faust.App):
         for callback in self._on_stopped:
             await callback()
 
+    # The two overrides below replace private hooks of faust-streaming 0.15 (pinned
+    # below 0.16).
+    def _new_transport(self) -> StreamRouterTransport:
+        return StreamRouterTransport(self.conf.broker_consumer, self)
+
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
-        # Overrides a private hook of faust-streaming 0.15 (pinned below 0.16).
         if not self._shutting_down:
             await super()._consumer_wait_empty(consumer, logger)
             return
-        try:
-            await asyncio.wait_for(
-                super()._consumer_wait_empty(consumer, logger), self.drain_timeout_s
-            )
-        except TimeoutError:
+        # Not asyncio.wait_for: Faust's wait loop swallows the cancellation, so wait_for
+        # would wait for it anyway. The loop ends by itself once the consumer stops.
+        draining = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
+        done, _ = await asyncio.wait({draining}, timeout=self.drain_timeout_s)
+        if not done:
+            draining.cancel()
+            left = consumer.abandon_in_flight()
             logger.warning(
-                "drain timeout (%.0fs): work still in flight is left for redelivery",
+                "drain timeout (%.0fs): %d events still in flight are left for redelivery",
                 self.drain_timeout_s,
+                left,
             )
 
 
@@ -83,6 +99,8 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
     app = StreamRouterApp(
         settings.app_id,
         drain_timeout_s=settings.drain_timeout_s,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
         broker=settings.broker,
         broker_credentials=load_kafka_security().faust_credentials(),
         store="memory://",

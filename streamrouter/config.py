@@ -282,6 +282,11 @@ class Settings(BaseSettings):
     topic_check_s: float = Field(default=30.0, gt=0)
     # On SIGTERM, how long to let work in flight finish before leaving it for redelivery.
     drain_timeout_s: float = Field(default=30.0, ge=0)
+    # Events fetched ahead per agent: bounds the memory a backlog can take while the
+    # model is slow (the consumer stops fetching when the buffer is full).
+    stream_buffer_maxsize: int = Field(default=64, ge=1)
+    # How long a fetch may wait on the broker for new records (aiokafka's default 500).
+    fetch_max_wait_ms: int = Field(default=500, ge=0)
 
     # Consumer-group timing. Production keeps Kafka's defaults; dev and tests shorten them.
     kafka_session_timeout_s: float = 60.0

@@ -77,16 +77,6 @@ def test_a_slow_model_never_sees_more_than_the_in_flight_limit(
     assert backlog["calls"] >= IN_FLIGHT * 2  # the limit was reached, not just respected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the worker buffers the whole backlog: app.py create_app leaves Faust's "
-        "stream_buffer_maxsize at 4096 events per agent channel (events, not bytes), so "
-        "1,500 waiting 40 KB requests grow RSS by ~66 MB (with 200,000-character prompts "
-        "4096 events are ~0.8 GB per tier agent); with STREAM_BUFFER_MAXSIZE=32 the same "
-        "backlog grows it by ~21 MB"
-    ),
-)
 def test_a_backlog_does_not_grow_the_worker_memory(backlog: dict[str, float]) -> None:
     growth = backlog["peak_mb"] - backlog["at_rest_mb"]
     assert growth < GROWTH_LIMIT_MB, backlog

@@ -190,17 +190,6 @@ def test_sigterm_happened_with_calls_in_flight_and_no_finished_request_is_called
     assert sigterm.calls_after_finish() == {}
 
 
-@pytest.mark.xfail(
-    strict=False,  # intermittent: 7 of 22 runs lost one request
-    reason=(
-        "a request can be lost when a stopped worker's partitions pass to the next one: "
-        "its completion is in llm.completions at exactly the group's committed offset, yet "
-        "the next worker commits past it without a result and without a log line; with "
-        "DEVLOG=1 Faust logs 'DROPPED MESSAGE ROFF' at such hand-overs (Consumer."
-        "_drain_messages drops a record whose offset is below the last one it delivered; "
-        "faust-streaming #216/#221, prefetch and resume-before-seek at assignment)"
-    ),
-)
 def test_sigterm_leaves_every_request_with_exactly_one_result(sigterm: Outcome) -> None:
     assert sigterm.exactly_once_problems() == {}
 
@@ -214,17 +203,6 @@ def test_sigterm_finishes_in_flight_calls_that_end_within_the_drain_timeout(
     assert repeated == {}, "in-flight calls were abandoned and made again by the next worker"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the drain timeout does not bound the stop: app.py StreamRouterApp."
-        "_consumer_wait_empty wraps Consumer.wait_empty in asyncio.wait_for, but "
-        "Consumer._wait_for_ack (faust/transport/consumer.py) swallows the CancelledError, "
-        "so wait_empty keeps looping until every in-flight call ends and wait_for then "
-        "returns normally (Python 3.11 waits for the cancelled task): 8 s calls with a 3 s "
-        "drain timeout stop in ~9.5 s, and no 'drain timeout' warning is logged"
-    ),
-)
 def test_sigterm_stops_within_the_drain_timeout_and_leaves_the_rest_for_redelivery(
     sigterm: Outcome,
 ) -> None:

@@ -1,0 +1,71 @@
+"""The commit rule: never commit past a record still in flight (faust-streaming #606),
+nor past one a stopping worker left for redelivery."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from faust.types import TP
+from intervaltree import IntervalTree
+
+from streamrouter.kafka_transport import InFlightSafeConsumer, oldest_in_flight
+
+TOPIC = TP("llm.route.classify", 0)
+OTHER = TP("llm.route.classify", 1)
+
+
+@dataclass(eq=False)
+class FakeMessage:
+    tp: TP
+    offset: int
+    acked: bool = False
+
+
+def consumer(
+    committed: int, acked: list[int], in_flight: list[FakeMessage]
+) -> InFlightSafeConsumer:
+    """Only the state ``_new_offset`` reads; no Kafka client behind it."""
+    c = object.__new__(InFlightSafeConsumer)
+    c._acked = defaultdict(list, {TOPIC: list(acked)})
+    c._acked_index = defaultdict(set, {TOPIC: set(acked)})
+    c._gap = defaultdict(IntervalTree)
+    c._committed_offset = defaultdict(lambda: None, {TOPIC: committed})
+    c._unacked_messages = set(in_flight)
+    c._abandoned = set()
+    return c
+
+
+def test_a_slow_record_at_the_committed_offset_holds_the_commit() -> None:
+    slow = FakeMessage(TOPIC, 37)
+    c = consumer(committed=37, acked=[38, 39], in_flight=[slow])
+    assert c._new_offset(TOPIC) is None  # Faust 0.15 alone commits 40 and loses 37
+    slow.acked = True
+    c._acked[TOPIC].append(37)
+    assert c._new_offset(TOPIC) == 40
+
+
+def test_the_commit_stops_below_the_oldest_record_in_flight() -> None:
+    c = consumer(committed=30, acked=[30, 31, 32, 34, 35], in_flight=[FakeMessage(TOPIC, 33)])
+    assert c._new_offset(TOPIC) == 33
+    assert c._acked[TOPIC] == [34, 35]  # kept for the next commit
+
+
+def test_records_of_other_partitions_or_already_acked_do_not_hold_it() -> None:
+    in_flight = [FakeMessage(OTHER, 1), FakeMessage(TOPIC, 5, acked=True)]
+    c = consumer(committed=5, acked=[5, 6, 7], in_flight=in_flight)
+    assert c._new_offset(TOPIC) == 8
+
+
+def test_records_left_in_flight_by_a_stopping_worker_are_never_acked() -> None:
+    slow, done = FakeMessage(TOPIC, 37), FakeMessage(TOPIC, 36, acked=True)
+    c = consumer(committed=36, acked=[36, 38], in_flight=[slow, done])
+    assert c.abandon_in_flight() == 1
+    assert slow.acked  # so Faust's stream skips it when it acks its event on stopping
+    assert c._new_offset(TOPIC) == 37  # the partition's next owner starts at 37
+
+
+def test_oldest_in_flight() -> None:
+    messages = [FakeMessage(TOPIC, 9), FakeMessage(TOPIC, 4), FakeMessage(OTHER, 1)]
+    assert oldest_in_flight(TOPIC, messages) == 4
+    assert oldest_in_flight(TP("x", 0), messages) is None
