@@ -120,7 +120,7 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
         spend=app.Table("spend", default=float, partitions=settings.partitions),
     )
     metrics = Metrics()
-    runtime = Runtime(settings, policy, prices, topics, tables, metrics)
+    runtime = Runtime(app, settings, policy, prices, topics, tables, metrics)
     register_agents(app, runtime)
     _add_pages(app, metrics)
 

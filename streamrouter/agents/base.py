@@ -76,6 +76,7 @@ class Runtime:
 
     def __init__(
         self,
+        app: faust.App,
         settings: Settings,
         policy: Policy,
         prices: PriceTable,
@@ -83,6 +84,7 @@ class Runtime:
         tables: Tables,
         metrics: Metrics,
     ) -> None:
+        self.app = app
         self.settings = settings
         self.policy = policy
         self.prices = prices
@@ -147,6 +149,11 @@ class AgentGroup(ABC):
 
         agent.__name__ = agent.__qualname__ = stage.replace("-", "_")
         return agent
+
+    async def flush_sends(self) -> None:
+        """Until everything sent so far is on the broker: before a ledger write that
+        says it was sent (table writes and sends are not atomic without transactions)."""
+        await self.rt.app.producer.flush()
 
     async def send(self, topic: faust.TopicT, event: Record, key: str) -> None:
         await self.publish(topic, key.encode(), encode(event))
@@ -248,4 +255,5 @@ def _source_record(event: EventT) -> SourceRecord:
         partition=message.partition,
         offset=message.offset,
         headers=dict(event.headers or {}),
+        timestamp=message.timestamp or 0.0,
     )

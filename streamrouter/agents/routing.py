@@ -13,7 +13,8 @@ from streamrouter.admin import (
     load_topic_settings,
     plan_topics,
 )
-from streamrouter.agents.base import ADMITTED, DONE, AgentGroup, log, utcnow
+from streamrouter.agents.base import ADMITTED, DONE, AgentGroup, Runtime, log, utcnow
+from streamrouter.agents.handover import FinishedByPreviousOwner
 from streamrouter.codec import decode, encode
 from streamrouter.errors import ConfigError
 from streamrouter.events import DeadLetter, LLMResult, WorkItem
@@ -32,9 +33,22 @@ __all__ = ["RoutingAgents"]
 
 
 class RoutingAgents(AgentGroup):
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self.handover = FinishedByPreviousOwner(
+            runtime.settings.broker, self.topics.results.get_topic_name()
+        )
+
     def register(self, app: faust.App) -> None:
         in_flight = self.rt.settings.max_in_flight
         topics = self.topics
+
+        @app.on_partitions_assigned.connect
+        async def forget_previous_assignment(
+            app: faust.App, *args: object, **kwargs: object
+        ) -> None:
+            self.handover.on_assigned()
+
         app.agent(topics.requests, name="admit")(self.loop("admit", self.admit_one))
         app.agent(topics.budget, name="budget")(self.loop("budget", self.budget_one))
         app.agent(topics.classify, name="classify", concurrency=in_flight)(
@@ -109,6 +123,7 @@ class RoutingAgents(AgentGroup):
                     await self.route(admission, spent=0.0)
                 else:  # the tenant's spend lives on the tenant's partition
                     await self.send(self.topics.budget, admission, admission.request.tenant)
+                await self.flush_sends()
                 ledger[admission.request.request_id] = ADMITTED
 
     async def budget_one(self, record: SourceRecord) -> None:
@@ -181,8 +196,11 @@ class RoutingAgents(AgentGroup):
     async def finalize_one(self, record: SourceRecord) -> None:
         result = decode(record.value, LLMResult)
         ledger = self.tables.ledger
-        if ledger.get(result.request_id) == DONE:
+        if ledger.get(result.request_id) == DONE or await self.handover.finished(
+            result.request_id, record.partition, record.timestamp
+        ):
             log.info("dropping a second result for %s", result.request_id)
+            ledger[result.request_id] = DONE
             return
         result = result.model_copy(update={"trace_id": tracing.current_trace_id()})
         if result.status == "error" and result.error is not None:
@@ -191,6 +209,7 @@ class RoutingAgents(AgentGroup):
         await self.send(self.topics.results, result, result.request_id)
         if result.total_cost_usd and self.rt.policy.budgets.for_tenant(result.tenant):
             await self.send(self.topics.spend, result, result.tenant)
+        await self.flush_sends()
         ledger[result.request_id] = DONE
 
 

@@ -36,6 +36,7 @@ class SourceRecord:
     partition: int
     offset: int
     headers: Mapping[str, bytes] = field(default_factory=dict)
+    timestamp: float = 0.0  # seconds since the epoch, as the producer stamped it
 
 
 @dataclass(frozen=True)
