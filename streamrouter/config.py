@@ -285,6 +285,9 @@ class Settings(BaseSettings):
     # Events fetched ahead per agent: bounds the memory a backlog can take while the
     # model is slow (the consumer stops fetching when the buffer is full).
     stream_buffer_maxsize: int = Field(default=64, ge=1)
+    # How long the ledger remembers a finished request id (a redelivery or a second
+    # send within it gets no second result; after it, memory is freed).
+    ledger_ttl_s: float = Field(default=3600.0, gt=0)
     # How long a fetch may wait on the broker for new records (aiokafka's default 500).
     fetch_max_wait_ms: int = Field(default=500, ge=0)
 

@@ -69,22 +69,22 @@ async def _keys_until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int
 
 
 class FinishedByPreviousOwner:
-    """Per assignment: which request ids already have a result (see the module doc)."""
+    """The request ids that already have a result, per assignment (see the module doc)."""
 
     def __init__(self, broker: str, results_topic: str) -> None:
         self._broker = broker
         self._topic = results_topic
-        self._checked: set[int] = set()
         self._ids: set[str] = set()
 
     def on_assigned(self) -> None:
-        self._checked.clear()
         self._ids.clear()
 
-    async def finished(self, request_id: str, partition: int, timestamp_s: float) -> bool:
-        if partition not in self._checked:
-            since_ms = int(timestamp_s * 1000) - CLOCK_SKEW_MS
-            self._ids |= await result_ids_since(self._broker, self._topic, since_ms)
-            self._checked.add(partition)
-            log.info("partition %d: %d results since %d ms", partition, len(self._ids), since_ms)
+    async def load(self, partition: int, first_timestamp_s: float) -> None:
+        """Read what was published since the first completion handed over on ``partition``."""
+        since_ms = int(first_timestamp_s * 1000) - CLOCK_SKEW_MS
+        found = await result_ids_since(self._broker, self._topic, since_ms)
+        log.info("partition %d taken over: %d results published since then", partition, len(found))
+        self._ids |= found
+
+    def finished(self, request_id: str) -> bool:
         return request_id in self._ids

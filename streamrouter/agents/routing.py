@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import faust
@@ -14,6 +15,7 @@ from streamrouter.admin import (
     plan_topics,
 )
 from streamrouter.agents.base import ADMITTED, DONE, AgentGroup, Runtime, log, utcnow
+from streamrouter.agents.expiry import LedgerExpiry
 from streamrouter.agents.handover import FinishedByPreviousOwner
 from streamrouter.codec import decode, encode
 from streamrouter.errors import ConfigError
@@ -35,18 +37,18 @@ __all__ = ["RoutingAgents"]
 class RoutingAgents(AgentGroup):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
-        self.handover = FinishedByPreviousOwner(
-            runtime.settings.broker, self.topics.results.get_topic_name()
-        )
+        results = self.topics.results.get_topic_name()
+        self.handover = FinishedByPreviousOwner(runtime.settings.broker, results)
+        self.expiry = LedgerExpiry(runtime.settings.ledger_ttl_s)
+        self._taken_over: set[int] = set()  # completions partitions, this assignment
 
     def register(self, app: faust.App) -> None:
         in_flight = self.rt.settings.max_in_flight
         topics = self.topics
 
         @app.on_partitions_assigned.connect
-        async def forget_previous_assignment(
-            app: faust.App, *args: object, **kwargs: object
-        ) -> None:
+        async def on_assigned(app: faust.App, *args: object, **kwargs: object) -> None:
+            self._taken_over.clear()
             self.handover.on_assigned()
 
         app.agent(topics.requests, name="admit")(self.loop("admit", self.admit_one))
@@ -194,13 +196,32 @@ class RoutingAgents(AgentGroup):
         return state is not None and state.finished(work.subtask_id or "")
 
     async def finalize_one(self, record: SourceRecord) -> None:
-        result = decode(record.value, LLMResult)
+        if record.partition not in self._taken_over:
+            await self.take_over(record)
+        await self.finalize(decode(record.value, LLMResult), record.partition)
         ledger = self.tables.ledger
-        if ledger.get(result.request_id) == DONE or await self.handover.finished(
-            result.request_id, record.partition, record.timestamp
-        ):
+        for request_id in self.expiry.due(record.partition, time.time()):
+            ledger.pop(request_id, None)
+
+    async def take_over(self, first: SourceRecord) -> None:
+        """The first completion of a partition since the assignment: learn what a previous
+        owner finished, and when to forget what the ledger recovered."""
+        partitions = self.rt.settings.partitions
+        recovered = [
+            rid
+            for rid in list(self.tables.ledger.keys())
+            if default_partition(rid.encode(), partitions) == first.partition
+        ]
+        self.expiry.restart(first.partition, recovered, time.time())
+        await self.handover.load(first.partition, first.timestamp)
+        self._taken_over.add(first.partition)
+
+    async def finalize(self, result: LLMResult, partition: int) -> None:
+        done = self.tables.ledger.get(result.request_id) == DONE
+        if done or self.handover.finished(result.request_id):
             log.info("dropping a second result for %s", result.request_id)
-            ledger[result.request_id] = DONE
+            if not done:
+                self.mark_done(result.request_id, partition)
             return
         result = result.model_copy(update={"trace_id": tracing.current_trace_id()})
         if result.status == "error" and result.error is not None:
@@ -210,7 +231,11 @@ class RoutingAgents(AgentGroup):
         if result.total_cost_usd and self.rt.policy.budgets.for_tenant(result.tenant):
             await self.send(self.topics.spend, result, result.tenant)
         await self.flush_sends()
-        ledger[result.request_id] = DONE
+        self.mark_done(result.request_id, partition)
+
+    def mark_done(self, request_id: str, partition: int) -> None:
+        self.tables.ledger[request_id] = DONE
+        self.expiry.track(partition, request_id, time.time())
 
 
 def trace_route(work: WorkItem) -> None:

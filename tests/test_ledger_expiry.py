@@ -1,0 +1,33 @@
+"""When the ledger forgets finished request ids."""
+
+from __future__ import annotations
+
+from streamrouter.agents.expiry import LedgerExpiry
+
+
+def test_a_request_id_is_due_once_its_ttl_has_passed_on_its_own_partition() -> None:
+    expiry = LedgerExpiry(ttl_s=60)
+    expiry.track(0, "a", now=1000)
+    expiry.track(1, "b", now=1000)
+    expiry.track(0, "c", now=1030)
+    assert expiry.due(0, now=1059) == []
+    assert expiry.due(0, now=1060) == ["a"]
+    assert expiry.due(0, now=2000) == ["c"]
+    assert expiry.due(0, now=2000) == []
+    assert expiry.due(1, now=2000) == ["b"]
+
+
+def test_one_call_forgets_at_most_per_call_ids() -> None:
+    expiry = LedgerExpiry(ttl_s=1, per_call=2)
+    for rid in "abcde":
+        expiry.track(0, rid, now=0)
+    assert expiry.due(0, now=5) == ["a", "b"]
+    assert expiry.due(0, now=5) == ["c", "d"]
+
+
+def test_what_an_assignment_recovered_gets_a_whole_ttl_from_then() -> None:
+    expiry = LedgerExpiry(ttl_s=60)
+    expiry.track(0, "old", now=0)
+    expiry.restart(0, ["x", "y"], now=500)
+    assert expiry.due(0, now=559) == []
+    assert expiry.due(0, now=560) == ["x", "y"]
