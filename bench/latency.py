@@ -9,8 +9,9 @@ taken from just before it is published to when its result is read. Added latency
 end-to-end minus the 200 ms model time (and, second figure, minus the model call as the
 worker timed it, which also excludes the SDK's HTTP round trip). The baseline is the raw
 relay (3 hops, no model call) at the same rate on the same broker: the Kafka part.
-Goal: p99 of the added latency under 50 ms. ``--worker-fetch-wait-ms 10`` runs the worker
-with a shorter consumer fetch wait than Faust's fixed 1500 ms (see bench/fetch_wait).
+Goal: p99 of the added latency under 50 ms. ``--worker-fetch-wait-ms N`` sets the worker's
+consumer fetch wait (``STREAMROUTER_FETCH_MAX_WAIT_MS``; tansu holds an empty fetch for all
+of it, so on the embedded broker it adds to every hop).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from pathlib import Path
 
 from benchlib import (
     PARTITIONS,
@@ -36,7 +36,6 @@ from streamrouter.codec import encode
 from streamrouter.embedded.stack import EmbeddedStack
 
 TIMEOUT_S = 120.0
-FETCH_WAIT_PATCH = Path(__file__).with_name("fetch_wait")
 
 
 async def paced(
@@ -93,7 +92,7 @@ async def relay_latency(
 async def main(seconds: float, sustained_rate: float | None, fetch_wait_ms: int | None) -> None:
     env = {}
     if fetch_wait_ms is not None:
-        env = {"PYTHONPATH": str(FETCH_WAIT_PATCH), "BENCH_FETCH_MAX_WAIT_MS": str(fetch_wait_ms)}
+        env = {"STREAMROUTER_FETCH_MAX_WAIT_MS": str(fetch_wait_ms)}
     async with stack(SCENARIO, **env) as running:
         sustained = sustained_rate or await measure_sustained(running, 2000, "latency-rate")
         half = sustained / 2
@@ -109,7 +108,7 @@ async def main(seconds: float, sustained_rate: float | None, fetch_wait_ms: int 
         (reader.seen_at[rid] - at) * 1000 - sum(a.latency_ms for a in reader.results[rid].attempts)
         for rid, at in sent.items()
     ]
-    fetch_wait = f"{fetch_wait_ms} ms (patched)" if fetch_wait_ms is not None else "1500 ms (Faust)"
+    fetch_wait = f"{fetch_wait_ms} ms" if fetch_wait_ms is not None else "the default"
     print(
         f"latency at {half:.0f} req/s (half of {sustained:.0f} sustained), "
         f"model latency {LATENCY_MS} ms, {len(sent)} requests, worker fetch wait {fetch_wait}"
@@ -129,7 +128,7 @@ if __name__ == "__main__":
         "--worker-fetch-wait-ms",
         type=int,
         default=None,
-        help="override Faust's 1500 ms consumer fetch wait in the worker (bench/fetch_wait)",
+        help="the worker's consumer fetch wait (STREAMROUTER_FETCH_MAX_WAIT_MS)",
     )
     args = parser.parse_args()
     asyncio.run(main(args.seconds, args.sustained, args.worker_fetch_wait_ms))

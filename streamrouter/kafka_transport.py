@@ -1,4 +1,4 @@
-"""Faust's aiokafka transport with two corrections the service depends on.
+"""Faust's aiokafka transport with the corrections the service depends on.
 
 1. Never commit past a record still in flight. With concurrent actors a slow record at
    the committed offset can be overtaken by faster ones; Faust 0.15's ``_new_offset``
@@ -7,11 +7,19 @@
    yet acked. Records still in flight when a stopping worker gives up waiting are
    abandoned: never acked, though Faust's streams ack their current event when they
    stop, so the partition's next owner processes them again.
-2. The consumer's fetch wait is a setting. Faust hard-codes ``fetch_max_wait_ms=1500``,
+2. Deliver every record at or after the committed offset. Faust drops a fetched record
+   whose offset is below the last one it delivered on that partition, and skips the
+   offsets in between when the next one jumps ahead ("gaps"). Around the seek of a
+   partition assignment, records fetched before the seek arrive after it, and the
+   re-fetched ones are dropped unprocessed (faust-streaming #216, #221): a request is
+   lost at a hand-over. Here, for the topics the agents read, a record is dropped only
+   below the committed offset, and nothing counts as a gap; a copy delivered twice is
+   processed twice, and the ledger keeps the result single.
+3. The consumer's fetch wait is a setting. Faust hard-codes ``fetch_max_wait_ms=1500``,
    which a broker that holds fetches open for that long (tansu does) adds to the latency
    of every hop on a quiet partition.
 
-Both override private hooks of faust-streaming 0.15 (pinned below 0.16).
+All override private hooks of faust-streaming 0.15 (pinned below 0.16).
 """
 
 from __future__ import annotations
@@ -33,10 +41,29 @@ def oldest_in_flight(tp: TP, tracked: Any, abandoned: Any = ()) -> int | None:
     return min(offsets, default=None)
 
 
+class ReadOffsets(dict[TP, int | None]):
+    """Faust's per-partition read offsets, as ``_drain_messages`` sees them: for a topic
+    whose records are acked, never above the committed offset (see the module doc)."""
+
+    def __init__(self, consumer: InFlightSafeConsumer) -> None:
+        super().__init__()
+        self._consumer = consumer
+
+    def __getitem__(self, tp: TP) -> int | None:
+        if self._consumer.app.topics.acks_enabled_for(tp.topic):
+            return self._consumer._committed_offset[tp]
+        return self.get(tp)
+
+
 class InFlightSafeConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._abandoned: set[Message] = set()
+        self._read_offset = ReadOffsets(self)
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """No gaps: the agents' topics have no compaction, and a single missing offset
+        (a transaction marker) is still passed over at the committed offset."""
 
     def abandon_in_flight(self) -> int:
         """Leave every record not yet acked for redelivery; how many there were."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streamrouter.kafka_transport import InFlightSafeConsumer, oldest_in_flight
+from streamrouter.kafka_transport import InFlightSafeConsumer, ReadOffsets, oldest_in_flight
 
 TOPIC = TP("llm.route.classify", 0)
 OTHER = TP("llm.route.classify", 1)
@@ -69,3 +70,20 @@ def test_oldest_in_flight() -> None:
     messages = [FakeMessage(TOPIC, 9), FakeMessage(TOPIC, 4), FakeMessage(OTHER, 1)]
     assert oldest_in_flight(TOPIC, messages) == 4
     assert oldest_in_flight(TP("x", 0), messages) is None
+
+
+def test_read_offsets_of_acked_topics_never_pass_the_committed_offset() -> None:
+    """Faust drops a fetched record below the read offset: for the agents' topics that is
+    the committed offset, so a record re-fetched after a seek is delivered again."""
+    acked_topics = {TOPIC.topic}
+    fake = SimpleNamespace(
+        app=SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=acked_topics.__contains__)),
+        _committed_offset=defaultdict(lambda: None, {TOPIC: 179}),
+    )
+    offsets = ReadOffsets(fake)  # type: ignore[arg-type]
+    changelog = TP("streamrouter-ledger-changelog", 0)
+    offsets[TOPIC] = 198  # Faust records the last offset it delivered
+    offsets[changelog] = 50
+    assert offsets[TOPIC] == 179
+    assert offsets[changelog] == 50  # other topics keep Faust's rule
+    assert offsets[TP("streamrouter-ledger-changelog", 1)] is None
