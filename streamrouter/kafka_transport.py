@@ -15,7 +15,12 @@
    lost at a hand-over. Here, for the topics the agents read, a record is dropped only
    below the committed offset, and nothing counts as a gap; a copy delivered twice is
    processed twice, and the ledger keeps the result single.
-3. The consumer's fetch wait is a setting. Faust hard-codes ``fetch_max_wait_ms=1500``,
+3. Fetch again what a stream skipped. Across a rebalance Faust's streams skip records
+   of a previous consumer generation, neither processing nor acking them. When the
+   record at a partition's committed offset is neither acked nor in flight while later
+   ones are acked, the partition is sought back to it (once per offset: what is still
+   missing after that, such as a transaction marker, is a real gap).
+4. The consumer's fetch wait is a setting. Faust hard-codes ``fetch_max_wait_ms=1500``,
    which a broker that holds fetches open for that long (tansu does) adds to the latency
    of every hop on a quiet partition.
 
@@ -24,13 +29,20 @@ All override private hooks of faust-streaming 0.15 (pinned below 0.16).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
-__all__ = ["InFlightSafeConsumer", "StreamRouterTransport", "oldest_in_flight"]
+__all__ = [
+    "InFlightSafeConsumer",
+    "ReadOffsets",
+    "StreamRouterTransport",
+    "oldest_in_flight",
+    "skipped_head",
+]
 
 
 def oldest_in_flight(tp: TP, tracked: Any, abandoned: Any = ()) -> int | None:
@@ -39,6 +51,14 @@ def oldest_in_flight(tp: TP, tracked: Any, abandoned: Any = ()) -> int | None:
     offsets = [m.offset for m in list(tracked) if m.tp == tp and not m.acked]
     offsets += [m.offset for m in abandoned if m.tp == tp]
     return min(offsets, default=None)
+
+
+def skipped_head(committed: int | None, acked: list[int], oldest: int | None) -> bool:
+    """Whether the record at the committed offset was left behind: later offsets are
+    acked, and it is neither acked nor in flight (``oldest``: the oldest in flight)."""
+    if committed is None or not acked or min(acked) <= committed:
+        return False
+    return oldest is None or oldest > committed
 
 
 class ReadOffsets(dict[TP, int | None]):
@@ -60,6 +80,8 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self._abandoned: set[Message] = set()
         self._read_offset = ReadOffsets(self)
+        self._sought: dict[TP, int] = {}  # the committed offset last sought back to
+        self._seeking: set[asyncio.Future[None]] = set()
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         """No gaps: the agents' topics have no compaction, and a single missing offset
@@ -77,6 +99,10 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
 
     def _new_offset(self, tp: TP) -> int | None:
         oldest = oldest_in_flight(tp, self._unacked_messages, self._abandoned)
+        committed = self._committed_offset[tp]
+        if skipped_head(committed, self._acked[tp], oldest) and self._sought.get(tp) != committed:
+            self._fetch_again(tp, committed)  # type: ignore[arg-type]  # not None if skipped
+            return None
         if oldest is None:
             return super()._new_offset(tp)
         acked = self._acked[tp]
@@ -86,6 +112,13 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
             return super()._new_offset(tp)
         finally:
             acked.extend(later)  # committable once the record in flight is acked
+
+    def _fetch_again(self, tp: TP, offset: int) -> None:
+        self.log.warning("%r: offset %d was skipped by its stream; fetching again", tp, offset)
+        self._sought[tp] = offset
+        seeking = asyncio.ensure_future(self.seek(tp, offset))
+        self._seeking.add(seeking)
+        seeking.add_done_callback(self._seeking.discard)
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return TunedConsumerThread(self, loop=self.loop, beacon=self.beacon)

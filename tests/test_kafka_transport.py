@@ -10,7 +10,12 @@ from types import SimpleNamespace
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streamrouter.kafka_transport import InFlightSafeConsumer, ReadOffsets, oldest_in_flight
+from streamrouter.kafka_transport import (
+    InFlightSafeConsumer,
+    ReadOffsets,
+    oldest_in_flight,
+    skipped_head,
+)
 
 TOPIC = TP("llm.route.classify", 0)
 OTHER = TP("llm.route.classify", 1)
@@ -34,6 +39,8 @@ def consumer(
     c._committed_offset = defaultdict(lambda: None, {TOPIC: committed})
     c._unacked_messages = set(in_flight)
     c._abandoned = set()
+    c._sought = {}
+    c._seeking = set()
     return c
 
 
@@ -87,3 +94,12 @@ def test_read_offsets_of_acked_topics_never_pass_the_committed_offset() -> None:
     assert offsets[TOPIC] == 179
     assert offsets[changelog] == 50  # other topics keep Faust's rule
     assert offsets[TP("streamrouter-ledger-changelog", 1)] is None
+
+
+def test_a_head_record_neither_acked_nor_in_flight_was_skipped() -> None:
+    assert skipped_head(committed=118, acked=[121, 122], oldest=None)
+    assert skipped_head(committed=118, acked=[121], oldest=125)
+    assert not skipped_head(committed=118, acked=[121], oldest=118)  # still in flight
+    assert not skipped_head(committed=118, acked=[118, 119], oldest=None)  # done, in order
+    assert not skipped_head(committed=118, acked=[], oldest=None)
+    assert not skipped_head(committed=None, acked=[3], oldest=None)  # nothing committed yet

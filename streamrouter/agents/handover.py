@@ -2,15 +2,15 @@
 
 Finalize publishes a result, then marks the request done in the ledger. Without Kafka
 transactions the two writes are not atomic: a worker killed between them leaves a
-result on the results topic and a ledger that does not say so, and the next owner of
-the completion would publish a second result. So after each partition assignment,
-finalize reads the request ids on the results topic since the first completion it
-is handed on each partition (a previous owner can only have finalized records from
-there on), and treats those as done.
-"""
+result on the results topic and a ledger that does not say so. The partition's next
+owner would redo the request's records (a second model call) and publish a second
+result. So after each assignment the agents also ask the results topic, read once
+per partition from the oldest record they are handed, before calling a model or
+publishing a result."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -23,7 +23,7 @@ __all__ = ["FinishedByPreviousOwner", "result_ids_since"]
 
 log = logging.getLogger("streamrouter.agents")
 
-# Producers' clocks differ: read from a little before the completion was written.
+# Producers' clocks differ: read from a little before the record was written.
 CLOCK_SKEW_MS = 60_000
 READ_TIMEOUT_S = 30.0
 
@@ -69,22 +69,39 @@ async def _keys_until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int
 
 
 class FinishedByPreviousOwner:
-    """The request ids that already have a result, per assignment (see the module doc)."""
+    """The request ids that already have a result, per assignment (see the module doc).
+
+    Per partition, the results topic is read from the oldest record asked about since
+    the assignment (less the clock skew): every record an agent is handed after an
+    assignment is at or after the committed offset, and only results published after
+    such a record was written can be for it.
+    """
 
     def __init__(self, broker: str, results_topic: str) -> None:
         self._broker = broker
         self._topic = results_topic
         self._ids: set[str] = set()
+        self._read_since: dict[int, float] = {}  # partition -> record timestamp (s)
+        self._reading = asyncio.Lock()
 
     def on_assigned(self) -> None:
         self._ids.clear()
+        self._read_since.clear()
 
-    async def load(self, partition: int, first_timestamp_s: float) -> None:
-        """Read what was published since the first completion handed over on ``partition``."""
-        since_ms = int(first_timestamp_s * 1000) - CLOCK_SKEW_MS
-        found = await result_ids_since(self._broker, self._topic, since_ms)
-        log.info("partition %d taken over: %d results published since then", partition, len(found))
-        self._ids |= found
-
-    def finished(self, request_id: str) -> bool:
+    async def finished(self, request_id: str, partition: int, timestamp_s: float) -> bool:
+        if not self._covers(partition, timestamp_s):
+            async with self._reading:  # one read at a time; the first may cover the rest
+                if not self._covers(partition, timestamp_s):
+                    await self._read(partition, timestamp_s)
         return request_id in self._ids
+
+    def _covers(self, partition: int, timestamp_s: float) -> bool:
+        since = self._read_since.get(partition)
+        return since is not None and since <= timestamp_s
+
+    async def _read(self, partition: int, timestamp_s: float) -> None:
+        since_ms = int(timestamp_s * 1000) - CLOCK_SKEW_MS
+        found = await result_ids_since(self._broker, self._topic, since_ms)
+        log.info("partition %d: %d results published since %d ms", partition, len(found), since_ms)
+        self._ids |= found
+        self._read_since[partition] = timestamp_s

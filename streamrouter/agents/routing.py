@@ -159,8 +159,8 @@ class RoutingAgents(AgentGroup):
 
     async def classify_one(self, record: SourceRecord) -> None:
         work = decode(record.value, WorkItem)
-        if self.tables.ledger.get(work.request.request_id) == DONE:
-            return
+        if await self.finished(record, work.request.request_id):
+            return  # redelivered after it was finished: do not call a model again
         routed = await classify(work, self.rt.ctx)
         if routed.route is not None and routed.route.complexity is not None:
             # The classifier's own verdict, before any budget cap: bypass follows traffic.
@@ -171,7 +171,7 @@ class RoutingAgents(AgentGroup):
 
     async def answer_one(self, record: SourceRecord) -> None:
         work = decode(record.value, WorkItem)
-        if self._finished(work):
+        if await self._work_finished(record, work):
             return  # redelivered after it was finished: do not call a model again
         outcome = await answer(work, self.rt.ctx, utcnow())
         if isinstance(outcome, WorkItem):
@@ -188,41 +188,46 @@ class RoutingAgents(AgentGroup):
         else:
             await self.finish(work, outcome)
 
-    def _finished(self, work: WorkItem) -> bool:
+    async def finished(self, record: SourceRecord, request_id: str) -> bool:
+        """Done here (the ledger), or by the partition's previous owner (its results)."""
+        if self.tables.ledger.get(request_id) == DONE:
+            return True
+        return await self.handover.finished(request_id, record.partition, record.timestamp)
+
+    async def _work_finished(self, record: SourceRecord, work: WorkItem) -> bool:
         if work.parent_id is None:
-            return self.tables.ledger.get(work.request.request_id) == DONE
+            return await self.finished(record, work.request.request_id)
         raw = self.tables.fanin.get(work.parent_id)
         state = FanInState.model_validate_json(raw) if raw else None
         return state is not None and state.finished(work.subtask_id or "")
 
     async def finalize_one(self, record: SourceRecord) -> None:
         if record.partition not in self._taken_over:
-            await self.take_over(record)
-        await self.finalize(decode(record.value, LLMResult), record.partition)
+            self.take_over(record.partition)
+        result = decode(record.value, LLMResult)
+        if await self.finished(record, result.request_id):
+            log.info("dropping a second result for %s", result.request_id)
+            if self.tables.ledger.get(result.request_id) != DONE:
+                self.mark_done(result.request_id, record.partition)  # the previous owner's
+        else:
+            await self.finalize(result, record.partition)
         ledger = self.tables.ledger
         for request_id in self.expiry.due(record.partition, time.time()):
             ledger.pop(request_id, None)
 
-    async def take_over(self, first: SourceRecord) -> None:
-        """The first completion of a partition since the assignment: learn what a previous
-        owner finished, and when to forget what the ledger recovered."""
+    def take_over(self, partition: int) -> None:
+        """The first completion of a partition since the assignment: from now on, forget
+        what the ledger recovered for it once its TTL has passed."""
         partitions = self.rt.settings.partitions
         recovered = [
             rid
             for rid in list(self.tables.ledger.keys())
-            if default_partition(rid.encode(), partitions) == first.partition
+            if default_partition(rid.encode(), partitions) == partition
         ]
-        self.expiry.restart(first.partition, recovered, time.time())
-        await self.handover.load(first.partition, first.timestamp)
-        self._taken_over.add(first.partition)
+        self.expiry.restart(partition, recovered, time.time())
+        self._taken_over.add(partition)
 
     async def finalize(self, result: LLMResult, partition: int) -> None:
-        done = self.tables.ledger.get(result.request_id) == DONE
-        if done or self.handover.finished(result.request_id):
-            log.info("dropping a second result for %s", result.request_id)
-            if not done:
-                self.mark_done(result.request_id, partition)
-            return
         result = result.model_copy(update={"trace_id": tracing.current_trace_id()})
         if result.status == "error" and result.error is not None:
             tracing.record_event("error_result", {"error.type": result.error.type}, error=True)

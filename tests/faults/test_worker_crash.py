@@ -95,16 +95,6 @@ def test_sigkill_happened_with_requests_in_flight(sigkill: Outcome) -> None:
     assert sigkill.notes["finished_before"] < len(sigkill.request_ids)
 
 
-@pytest.mark.xfail(
-    strict=False,  # intermittent: 3 of 7 runs lost both
-    reason=(
-        "the record at a partition's committed offset can be lost when the worker dies: "
-        "the two FAULT-STUCK requests, whose slow classifier calls hold their partitions' "
-        "commits, were in flight at the SIGKILL and never answered after the restart (no "
-        "second classifier call either); the same hand-over loss as the SIGTERM and "
-        "rebalance scenarios (Faust drops records below its read offset at assignment)"
-    ),
-)
 def test_after_sigkill_every_request_has_exactly_one_result(sigkill: Outcome) -> None:
     assert sigkill.exactly_once_problems() == {}
     assert all(r[0].status == "ok" for r in sigkill.results.values())
