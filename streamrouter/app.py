@@ -80,7 +80,7 @@ class StreamRouterApp(faust.App):
             await super()._consumer_wait_empty(consumer, logger)
             return
         # Not asyncio.wait_for: Faust's wait loop swallows the cancellation, so wait_for
-        # would wait for it anyway. The loop ends by itself once the consumer stops.
+        # would wait for it anyway. Left running, the loop ends when the consumer stops.
         draining = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
         done, _ = await asyncio.wait({draining}, timeout=self.drain_timeout_s)
         if not done:

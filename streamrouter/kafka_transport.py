@@ -18,8 +18,8 @@
 3. Fetch again what a stream skipped. Across a rebalance Faust's streams skip records
    of a previous consumer generation, neither processing nor acking them. When the
    record at a partition's committed offset is neither acked nor in flight while later
-   ones are acked, the partition is sought back to it (once per offset: what is still
-   missing after that, such as a transaction marker, is a real gap).
+   ones are acked, the partition is sought back to it, and commits wait for it; what is
+   still missing after ``REFETCH_GRACE_S``, such as a transaction marker, is a real gap.
 4. The consumer's fetch wait is a setting. Faust hard-codes ``fetch_max_wait_ms=1500``,
    which a broker that holds fetches open for that long (tansu does) adds to the latency
    of every hop on a quiet partition.
@@ -30,6 +30,7 @@ All override private hooks of faust-streaming 0.15 (pinned below 0.16).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, ClassVar
 
 import aiokafka
@@ -61,6 +62,11 @@ def skipped_head(committed: int | None, acked: list[int], oldest: int | None) ->
     return oldest is None or oldest > committed
 
 
+# After seeking back to a skipped record, how long commits wait for it to be processed;
+# past that, the missing offset is taken for a real gap (a transaction marker).
+REFETCH_GRACE_S = 30.0
+
+
 class ReadOffsets(dict[TP, int | None]):
     """Faust's per-partition read offsets, as ``_drain_messages`` sees them: for a topic
     whose records are acked, never above the committed offset (see the module doc)."""
@@ -80,7 +86,7 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self._abandoned: set[Message] = set()
         self._read_offset = ReadOffsets(self)
-        self._sought: dict[TP, int] = {}  # the committed offset last sought back to
+        self._sought: dict[tuple[TP, int], float] = {}  # (tp, offset) -> when sought back
         self._seeking: set[asyncio.Future[None]] = set()
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
@@ -100,22 +106,29 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
     def _new_offset(self, tp: TP) -> int | None:
         oldest = oldest_in_flight(tp, self._unacked_messages, self._abandoned)
         committed = self._committed_offset[tp]
-        if skipped_head(committed, self._acked[tp], oldest) and self._sought.get(tp) != committed:
-            self._fetch_again(tp, committed)  # type: ignore[arg-type]  # not None if skipped
-            return None
+        if skipped_head(committed, self._acked[tp], oldest) and self._still_fetching(tp, committed):
+            return None  # not past it before it is processed again
         if oldest is None:
             return super()._new_offset(tp)
         acked = self._acked[tp]
-        later = [offset for offset in acked if offset > oldest]
+        later = [offset for offset in acked if offset >= oldest]
         acked[:] = [offset for offset in acked if offset < oldest]
         try:
             return super()._new_offset(tp)
         finally:
             acked.extend(later)  # committable once the record in flight is acked
 
+    def _still_fetching(self, tp: TP, offset: int | None) -> bool:
+        """Fetch ``offset`` again, the first time; true until that had time to work."""
+        sought_at = self._sought.get((tp, offset))
+        if sought_at is None and offset is not None:
+            self._fetch_again(tp, offset)
+            return True
+        return sought_at is not None and time.monotonic() - sought_at < REFETCH_GRACE_S
+
     def _fetch_again(self, tp: TP, offset: int) -> None:
         self.log.warning("%r: offset %d was skipped by its stream; fetching again", tp, offset)
-        self._sought[tp] = offset
+        self._sought[(tp, offset)] = time.monotonic()
         seeking = asyncio.ensure_future(self.seek(tp, offset))
         self._seeking.add(seeking)
         seeking.add_done_callback(self._seeking.discard)

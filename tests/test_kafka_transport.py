@@ -3,6 +3,7 @@ nor past one a stopping worker left for redelivery."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -11,6 +12,7 @@ from faust.types import TP
 from intervaltree import IntervalTree
 
 from streamrouter.kafka_transport import (
+    REFETCH_GRACE_S,
     InFlightSafeConsumer,
     ReadOffsets,
     oldest_in_flight,
@@ -103,3 +105,19 @@ def test_a_head_record_neither_acked_nor_in_flight_was_skipped() -> None:
     assert not skipped_head(committed=118, acked=[118, 119], oldest=None)  # done, in order
     assert not skipped_head(committed=118, acked=[], oldest=None)
     assert not skipped_head(committed=None, acked=[3], oldest=None)  # nothing committed yet
+
+
+def test_commits_wait_for_a_skipped_head_record_while_it_is_fetched_again() -> None:
+    c = consumer(committed=118, acked=[119, 120], in_flight=[])
+    fetched: list[int] = []
+
+    def fetch_again(tp: TP, offset: int) -> None:
+        fetched.append(offset)
+        c._sought[(tp, offset)] = time.monotonic()
+
+    c._fetch_again = fetch_again  # type: ignore[method-assign]  # no Kafka client here
+    assert c._new_offset(TOPIC) is None
+    assert c._new_offset(TOPIC) is None
+    assert fetched == [118]  # sought back once; commits wait
+    c._sought[(TOPIC, 118)] -= REFETCH_GRACE_S  # still missing after the grace period:
+    assert c._new_offset(TOPIC) == 121  # a real one-offset gap (a transaction marker)

@@ -4,9 +4,9 @@ Finalize publishes a result, then marks the request done in the ledger. Without 
 transactions the two writes are not atomic: a worker killed between them leaves a
 result on the results topic and a ledger that does not say so. The partition's next
 owner would redo the request's records (a second model call) and publish a second
-result. So after each assignment the agents also ask the results topic, read once
-per partition from the oldest record they are handed, before calling a model or
-publishing a result."""
+result. So after each assignment the agents also ask the results topic, read from
+the oldest record they are handed, before calling a model or publishing a result.
+"""
 
 from __future__ import annotations
 
@@ -71,37 +71,44 @@ async def _keys_until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int
 class FinishedByPreviousOwner:
     """The request ids that already have a result, per assignment (see the module doc).
 
-    Per partition, the results topic is read from the oldest record asked about since
-    the assignment (less the clock skew): every record an agent is handed after an
-    assignment is at or after the committed offset, and only results published after
-    such a record was written can be for it.
+    The results topic is read from the oldest record asked about since the assignment
+    (less the clock skew), and again only when an older one is asked about: every
+    record an agent is handed after an assignment is at or after its committed offset,
+    and only results published after such a record was written can be for it. A read
+    that fails or stops short is logged and counts as done: the cost is a possible
+    second model call or result, where waiting would block the agents.
     """
 
     def __init__(self, broker: str, results_topic: str) -> None:
         self._broker = broker
         self._topic = results_topic
         self._ids: set[str] = set()
-        self._read_since: dict[int, float] = {}  # partition -> record timestamp (s)
+        self._read_since: float | None = None  # record timestamp (s) read from
         self._reading = asyncio.Lock()
 
     def on_assigned(self) -> None:
         self._ids.clear()
-        self._read_since.clear()
+        self._read_since = None
 
-    async def finished(self, request_id: str, partition: int, timestamp_s: float) -> bool:
-        if not self._covers(partition, timestamp_s):
+    async def finished(self, request_id: str, timestamp_s: float) -> bool:
+        if not self._covers(timestamp_s):
             async with self._reading:  # one read at a time; the first may cover the rest
-                if not self._covers(partition, timestamp_s):
-                    await self._read(partition, timestamp_s)
+                if not self._covers(timestamp_s):
+                    await self._read(timestamp_s)
         return request_id in self._ids
 
-    def _covers(self, partition: int, timestamp_s: float) -> bool:
-        since = self._read_since.get(partition)
-        return since is not None and since <= timestamp_s
+    def _covers(self, timestamp_s: float) -> bool:
+        return self._read_since is not None and self._read_since <= timestamp_s
 
-    async def _read(self, partition: int, timestamp_s: float) -> None:
-        since_ms = int(timestamp_s * 1000) - CLOCK_SKEW_MS
-        found = await result_ids_since(self._broker, self._topic, since_ms)
-        log.info("partition %d: %d results published since %d ms", partition, len(found), since_ms)
+    async def _read(self, timestamp_s: float) -> None:
+        since_ms = max(0, int(timestamp_s * 1000) - CLOCK_SKEW_MS)
+        try:
+            found = await result_ids_since(self._broker, self._topic, since_ms)
+        except Exception:
+            log.exception(
+                "could not read %s since %d ms; going on without it", self._topic, since_ms
+            )
+            found = set()
+        log.info("%d results published since %d ms", len(found), since_ms)
         self._ids |= found
-        self._read_since[partition] = timestamp_s
+        self._read_since = timestamp_s

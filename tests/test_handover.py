@@ -1,0 +1,47 @@
+"""After an assignment: which requests the previous owner already answered."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from streamrouter.agents import handover
+from streamrouter.agents.handover import CLOCK_SKEW_MS, FinishedByPreviousOwner
+
+
+def test_the_results_topic_is_read_from_the_oldest_record_asked_about(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[int] = []
+
+    async def result_ids_since(broker: str, topic: str, since_ms: int) -> set[str]:
+        reads.append(since_ms)
+        return {"done-before"}
+
+    monkeypatch.setattr(handover, "result_ids_since", result_ids_since)
+    previous = FinishedByPreviousOwner("kafka://b:9092", "llm.results")
+
+    async def ask() -> list[bool]:
+        return [
+            await previous.finished("done-before", timestamp_s=100.0),
+            await previous.finished("new", timestamp_s=101.0),  # covered: no second read
+            await previous.finished("new", timestamp_s=90.0),  # older: read again
+        ]
+
+    assert asyncio.run(ask()) == [True, False, False]
+    assert reads == [100_000 - CLOCK_SKEW_MS, 90_000 - CLOCK_SKEW_MS]
+    previous.on_assigned()
+    assert asyncio.run(previous.finished("done-before", timestamp_s=100.0))
+    assert len(reads) == 3  # a new assignment reads again
+
+
+def test_a_failed_read_is_logged_and_counts_as_nothing_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(broker: str, topic: str, since_ms: int) -> set[str]:
+        raise ConnectionError("broker away")
+
+    monkeypatch.setattr(handover, "result_ids_since", broken)
+    previous = FinishedByPreviousOwner("kafka://b:9092", "llm.results")
+    assert asyncio.run(previous.finished("x", timestamp_s=0.0)) is False
