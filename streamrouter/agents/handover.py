@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -55,11 +54,7 @@ async def result_ids_since(broker: str, topic: str, since_ms: int) -> set[str]:
 async def _keys_until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> set[str]:
     keys: set[str] = set()
     pending = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
-    deadline = time.monotonic() + READ_TIMEOUT_S
     while pending:
-        if time.monotonic() > deadline:
-            log.warning("read of %s stopped after %.0fs, short of its end", pending, READ_TIMEOUT_S)
-            break
         batches = await consumer.getmany(*pending, timeout_ms=1000)
         for tp, records in batches.items():
             keys.update(r.key.decode(errors="replace") for r in records if r.key)
@@ -72,10 +67,10 @@ class FinishedByPreviousOwner:
     """The request ids that already have a result, per assignment (see the module doc).
 
     The results topic is read from the oldest record asked about since the assignment
-    (less the clock skew), and again only when an older one is asked about: every
+    (less the clock skew), and again only for a record older than that: every
     record an agent is handed after an assignment is at or after its committed offset,
     and only results published after such a record was written can be for it. A read
-    that fails or stops short is logged and counts as done: the cost is a possible
+    that fails or times out is logged and counts as done: the cost is a possible
     second model call or result, where waiting would block the agents.
     """
 
@@ -83,7 +78,7 @@ class FinishedByPreviousOwner:
         self._broker = broker
         self._topic = results_topic
         self._ids: set[str] = set()
-        self._read_since: float | None = None  # record timestamp (s) read from
+        self._read_since: int | None = None  # the results read are those since (ms)
         self._reading = asyncio.Lock()
 
     def on_assigned(self) -> None:
@@ -98,12 +93,15 @@ class FinishedByPreviousOwner:
         return request_id in self._ids
 
     def _covers(self, timestamp_s: float) -> bool:
-        return self._read_since is not None and self._read_since <= timestamp_s
+        """Whether what was read covers a record written at ``timestamp_s``."""
+        return self._read_since is not None and self._read_since <= timestamp_s * 1000
 
     async def _read(self, timestamp_s: float) -> None:
         since_ms = max(0, int(timestamp_s * 1000) - CLOCK_SKEW_MS)
         try:
-            found = await result_ids_since(self._broker, self._topic, since_ms)
+            found = await asyncio.wait_for(
+                result_ids_since(self._broker, self._topic, since_ms), READ_TIMEOUT_S
+            )
         except Exception:
             log.exception(
                 "could not read %s since %d ms; going on without it", self._topic, since_ms
@@ -111,4 +109,4 @@ class FinishedByPreviousOwner:
             found = set()
         log.info("%d results published since %d ms", len(found), since_ms)
         self._ids |= found
-        self._read_since = timestamp_s
+        self._read_since = since_ms
