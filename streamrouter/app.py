@@ -101,6 +101,9 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
         drain_timeout_s=settings.drain_timeout_s,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        # A fetched batch is handed to the agents' buffers before the next fetch; one far
+        # larger than a buffer blocks every agent until that buffer's agent drains it.
+        broker_max_poll_records=max(1, settings.stream_buffer_maxsize // 4),
         broker=settings.broker,
         broker_credentials=load_kafka_security().faust_credentials(),
         store="memory://",
@@ -120,7 +123,7 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
         spend=app.Table("spend", default=float, partitions=settings.partitions),
     )
     metrics = Metrics()
-    runtime = Runtime(app, settings, policy, prices, topics, tables, metrics)
+    runtime = Runtime(settings, policy, prices, topics, tables, metrics)
     register_agents(app, runtime)
     _add_pages(app, metrics)
 

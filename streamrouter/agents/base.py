@@ -9,11 +9,9 @@ from its headers, and every send carries the trace on in its own headers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -56,9 +54,6 @@ ADMITTED = "admitted"
 DONE = "done"
 
 Handler = Callable[[SourceRecord], Awaitable[None]]
-# What the event being handled has sent: futures that resolve once the broker has it.
-# One list per actor task, set for each event (ContextVar: actors are separate tasks).
-_SENT: ContextVar[list[Awaitable[object]]] = ContextVar("streamrouter_sent")
 R = TypeVar("R", bound=Record)
 
 
@@ -81,7 +76,6 @@ class Runtime:
 
     def __init__(
         self,
-        app: faust.App,
         settings: Settings,
         policy: Policy,
         prices: PriceTable,
@@ -89,7 +83,6 @@ class Runtime:
         tables: Tables,
         metrics: Metrics,
     ) -> None:
-        self.app = app
         self.settings = settings
         self.policy = policy
         self.prices = prices
@@ -147,7 +140,6 @@ class AgentGroup(ABC):
                     ),
                     metrics.processing(stage),
                 ):
-                    _SENT.set([])
                     try:
                         await handle(record)
                     except Exception as exc:
@@ -156,23 +148,12 @@ class AgentGroup(ABC):
         agent.__name__ = agent.__qualname__ = stage.replace("-", "_")
         return agent
 
-    async def confirm_sends(self) -> None:
-        """Until the broker has acknowledged what this event sent so far: before a ledger
-        write that says it was sent (table writes and sends are not atomic without
-        transactions). Raises if a send failed, so the ledger is not written."""
-        sent = _SENT.get([])
-        pending, sent[:] = list(sent), []
-        await asyncio.gather(*pending)
-
     async def send(self, topic: faust.TopicT, event: Record, key: str) -> None:
         await self.publish(topic, key.encode(), encode(event))
 
     async def publish(self, topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
         with tracing.publish_span(topic.get_topic_name(), key) as headers:
-            delivered = await topic.send(key=key, value=value, headers=headers)
-        sent = _SENT.get(None)  # None: not handling an event (a timer's send)
-        if sent is not None:
-            sent.append(delivered)
+            await topic.send(key=key, value=value, headers=headers)
 
     async def send_work(self, work: WorkItem) -> None:
         """To the stage its state asks for; subtasks stay keyed by their parent."""

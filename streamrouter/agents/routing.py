@@ -125,7 +125,6 @@ class RoutingAgents(AgentGroup):
                     await self.route(admission, spent=0.0)
                 else:  # the tenant's spend lives on the tenant's partition
                     await self.send(self.topics.budget, admission, admission.request.tenant)
-                await self.confirm_sends()
                 ledger[admission.request.request_id] = ADMITTED
 
     async def budget_one(self, record: SourceRecord) -> None:
@@ -235,7 +234,6 @@ class RoutingAgents(AgentGroup):
         await self.send(self.topics.results, result, result.request_id)
         if result.total_cost_usd and self.rt.policy.budgets.for_tenant(result.tenant):
             await self.send(self.topics.spend, result, result.tenant)
-        await self.confirm_sends()
         self.mark_done(result.request_id, partition)
 
     def mark_done(self, request_id: str, partition: int) -> None:
