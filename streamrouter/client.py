@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Literal, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
 from streamrouter.codec import decode, encode
@@ -21,7 +21,7 @@ from streamrouter.config import Topics
 from streamrouter.events import DeadLetter, LLMRequest, LLMResult
 from streamrouter.kafka_security import KafkaSecurity, load_kafka_security
 
-__all__ = ["StreamClient", "bootstrap_servers"]
+__all__ = ["StreamClient", "bootstrap_servers", "records_up_to"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -116,14 +116,8 @@ class StreamClient:
     async def results_so_far(self) -> list[LLMResult]:
         """Every result already on the topic (up to its end when called), then stop."""
         async with self._assigned(self.topics.results, from_beginning=True) as consumer:
-            partitions = list(consumer.assignment())
-            ends = await consumer.end_offsets(partitions)
-            found: list[LLMResult] = []
-            while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
-                batches = await consumer.getmany(timeout_ms=1000)
-                for records in batches.values():
-                    found.extend(decode(record.value, LLMResult) for record in records)
-            return found
+            ends = await consumer.end_offsets(list(consumer.assignment()))
+            return [decode(r.value, LLMResult) async for r in records_up_to(consumer, ends)]
 
     async def _read(self, topic: str, model: type[M], from_beginning: bool) -> AsyncIterator[M]:
         async with self._assigned(topic, from_beginning) as consumer:
@@ -150,6 +144,17 @@ class StreamClient:
             yield consumer
         finally:
             await consumer.stop()
+
+
+async def records_up_to(
+    consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int]
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """The records from each partition's position until it reaches its offset in ``ends``."""
+    while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+        batches = await consumer.getmany(timeout_ms=1000)
+        for records in batches.values():
+            for record in records:
+                yield record
 
 
 async def _wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

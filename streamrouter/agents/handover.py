@@ -15,7 +15,7 @@ import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streamrouter.client import bootstrap_servers
+from streamrouter.client import bootstrap_servers, records_up_to
 from streamrouter.kafka_security import load_kafka_security
 
 __all__ = ["FinishedByPreviousOwner", "result_ids_since"]
@@ -46,21 +46,11 @@ async def result_ids_since(broker: str, topic: str, since_ms: int) -> set[str]:
             found = starts.get(tp)
             # None (Kafka) or a negative timestamp (tansu): nothing written since.
             consumer.seek(tp, ends[tp] if found is None or found.timestamp < 0 else found.offset)
-        return await _keys_until(consumer, ends)
+        return {
+            r.key.decode(errors="replace") async for r in records_up_to(consumer, ends) if r.key
+        }
     finally:
         await consumer.stop()
-
-
-async def _keys_until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> set[str]:
-    keys: set[str] = set()
-    pending = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
-    while pending:
-        batches = await consumer.getmany(*pending, timeout_ms=1000)
-        for tp, records in batches.items():
-            keys.update(r.key.decode(errors="replace") for r in records if r.key)
-            if records and records[-1].offset + 1 >= ends[tp]:
-                pending.discard(tp)
-    return keys
 
 
 class FinishedByPreviousOwner:
