@@ -20,7 +20,12 @@
    record at a partition's committed offset is neither acked nor in flight while later
    ones are acked, the partition is sought back to it, and commits wait for it; what is
    still missing after ``REFETCH_GRACE_S``, such as a transaction marker, is a real gap.
-4. The consumer's fetch wait is a setting. Faust hard-codes ``fetch_max_wait_ms=1500``,
+4. A commit that failed leaves no committed offset behind. Faust records the offsets
+   of every commit it tried as committed, including one that failed because the group
+   was rebalancing; on the partitions assigned again that stale offset then outlives
+   the assignment (the broker has none to replace it with, as after a broker restart
+   that lost its offsets), and the read offset of 2. drops every record below it.
+5. The consumer's fetch wait is a setting. Faust hard-codes ``fetch_max_wait_ms=1500``,
    which a broker that holds fetches open for that long (tansu does) adds to the latency
    of every hop on a quiet partition.
 
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import aiokafka
@@ -102,6 +108,15 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
             message.acked = True
         self._abandoned |= in_flight
         return len(in_flight)
+
+    async def _commit_offsets(
+        self, offsets: Mapping[TP, int], start_new_transaction: bool = True
+    ) -> bool:
+        did_commit = await super()._commit_offsets(offsets, start_new_transaction)
+        if not did_commit:
+            for tp in offsets:
+                self._committed_offset.pop(tp, None)  # unknown: see the module doc, 4.
+        return did_commit
 
     def _new_offset(self, tp: TP) -> int | None:
         oldest = oldest_in_flight(tp, self._unacked_messages, self._abandoned)

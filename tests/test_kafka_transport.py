@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 from faust.types import TP
 from intervaltree import IntervalTree
+from mode.utils.logging import CompositeLogger
 
 from streamrouter.kafka_transport import (
     REFETCH_GRACE_S,
@@ -31,7 +32,7 @@ class FakeMessage:
 
 
 def consumer(
-    committed: int, acked: list[int], in_flight: list[FakeMessage]
+    committed: int | None, acked: list[int], in_flight: list[FakeMessage]
 ) -> InFlightSafeConsumer:
     """Only the state ``_new_offset`` reads; no Kafka client behind it."""
     c = object.__new__(InFlightSafeConsumer)
@@ -121,3 +122,38 @@ def test_commits_wait_for_a_skipped_head_record_while_it_is_fetched_again() -> N
     assert fetched == [118]  # sought back once; commits wait
     c._sought[(TOPIC, 118)] -= REFETCH_GRACE_S  # still missing after the grace period:
     assert c._new_offset(TOPIC) == 121  # a real one-offset gap (a transaction marker)
+
+
+async def committing(c: InFlightSafeConsumer, *, succeeds: bool) -> bool:
+    """Run Faust's commit path on ``c`` with a broker that accepts or refuses it."""
+
+    async def commit(offsets: object) -> bool:
+        return succeeds
+
+    async def flush() -> None:
+        pass
+
+    c.assignment = lambda: {TOPIC}  # type: ignore[method-assign]
+    c._commit = commit  # type: ignore[method-assign]
+    c.in_transaction = False
+    c.log = CompositeLogger(c.logger, formatter=c._format_log)
+    c.app = SimpleNamespace(
+        producer=SimpleNamespace(flush=flush),
+        tables=SimpleNamespace(on_commit=lambda offsets: None),
+        monitor=SimpleNamespace(on_tp_commit=lambda offsets: None),
+    )
+    return await c._commit_offsets({TOPIC: 40})
+
+
+async def test_a_failed_commit_leaves_no_committed_offset_behind() -> None:
+    # As after a broker restart: the commit fails, the partition is assigned again, and
+    # the broker has no offset to replace a stale one with.
+    c = consumer(committed=None, acked=[], in_flight=[])
+    assert not await committing(c, succeeds=False)
+    assert c._committed_offset[TOPIC] is None  # Faust 0.15 alone keeps 40: drops 0-39
+
+
+async def test_a_commit_that_succeeded_is_the_committed_offset() -> None:
+    c = consumer(committed=30, acked=[], in_flight=[])
+    assert await committing(c, succeeds=True)
+    assert c._committed_offset[TOPIC] == 40
