@@ -20,11 +20,11 @@
    record at a partition's committed offset is neither acked nor in flight while later
    ones are acked, the partition is sought back to it, and commits wait for it; what is
    still missing after ``REFETCH_GRACE_S``, such as a transaction marker, is a real gap.
-4. A commit that failed leaves no committed offset behind. Faust records the offsets
-   of every commit it tried as committed, including one that failed because the group
-   was rebalancing; on the partitions assigned again that stale offset then outlives
-   the assignment (the broker has none to replace it with, as after a broker restart
-   that lost its offsets), and the read offset of 2. drops every record below it.
+4. An assignment's committed offsets are the broker's. Faust records the offsets of
+   every commit it tries as committed, also one that failed because the group was
+   rebalancing, and at an assignment it keeps that stale offset where the broker has
+   none (a restarted broker that lost its offsets); the read offset of 2. then drops
+   every new record below it. Here a partition without a committed offset has none.
 5. The consumer's fetch wait is a setting. Faust hard-codes ``fetch_max_wait_ms=1500``,
    which a broker that holds fetches open for that long (tansu does) adds to the latency
    of every hop on a quiet partition.
@@ -109,14 +109,12 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         self._abandoned |= in_flight
         return len(in_flight)
 
-    async def _commit_offsets(
-        self, offsets: Mapping[TP, int], start_new_transaction: bool = True
-    ) -> bool:
-        did_commit = await super()._commit_offsets(offsets, start_new_transaction)
-        if not did_commit:
-            for tp in offsets:
-                self._committed_offset.pop(tp, None)  # unknown: see the module doc, 4.
-        return did_commit
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed = await super().seek_to_committed()
+        for tp, offset in committed.items():
+            if offset is None or offset < 0:
+                self._committed_offset.pop(TP(tp.topic, tp.partition), None)
+        return committed
 
     def _new_offset(self, tp: TP) -> int | None:
         oldest = oldest_in_flight(tp, self._unacked_messages, self._abandoned)
