@@ -120,7 +120,7 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
     tables = Tables(
         ledger=app.Table("ledger", default=None, partitions=settings.partitions),
         fanin=app.Table("fanin", default=None, partitions=settings.partitions),
-        spend=app.Table("spend", default=float, partitions=settings.partitions),
+        spend=app.Table("spend", default=None, partitions=settings.partitions),
     )
     metrics = Metrics()
     runtime = Runtime(settings, policy, prices, topics, tables, metrics)

@@ -21,3 +21,7 @@ __all__ = ["Runtime", "Tables", "register_agents"]
 def register_agents(app: faust.App, runtime: Runtime) -> None:
     for group in (RoutingAgents, OrchestrationAgents, SpendAgents):
         group(runtime).register(app)
+
+    @app.on_partitions_assigned.connect
+    async def read_handed_over_results(app: faust.App, *args: object, **kwargs: object) -> None:
+        runtime.handover.on_assigned()

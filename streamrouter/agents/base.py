@@ -20,6 +20,7 @@ from typing import TypeVar
 import faust
 from faust.types import EventT
 
+from streamrouter.agents.handover import FinishedByPreviousOwner
 from streamrouter.codec import decode, encode
 from streamrouter.config import Policy, Settings
 from streamrouter.errors import ConfigError, InvalidEventError
@@ -67,7 +68,7 @@ class Tables:
     ledger: faust.Table
     # parent request_id -> FanInState (JSON): an orchestrated request's fan-in.
     fanin: faust.Table
-    # "tenant|period" -> USD spent, for budgets.
+    # "tenant|period" -> [USD spent, last llm.spend offset booked] (routing.budget.Spend).
     spend: faust.Table
 
 
@@ -91,6 +92,8 @@ class Runtime:
         self.metrics = metrics
         self.bypass = BypassWindow(policy.bypass)
         self.learned = load_learned_router(policy)
+        # Results the previous owner of a partition published: reset at each assignment.
+        self.handover = FinishedByPreviousOwner(settings.broker, topics.results.get_topic_name())
 
     @cached_property
     def ctx(self) -> PipelineContext:
@@ -125,6 +128,12 @@ class AgentGroup(ABC):
     @abstractmethod
     def register(self, app: faust.App) -> None:
         """Declare this group's agents (and timers) on the app."""
+
+    async def finished(self, record: SourceRecord, request_id: str) -> bool:
+        """Done here (the ledger), or by the partition's previous owner (its results)."""
+        if self.tables.ledger.get(request_id) == DONE:
+            return True
+        return await self.rt.handover.finished(request_id, record.timestamp)
 
     def loop(self, stage: str, handle: Handler) -> Callable[[faust.StreamT], Awaitable[None]]:
         """The agent body every stage shares: trace, count, handle, never crash."""

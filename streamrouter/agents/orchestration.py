@@ -12,7 +12,7 @@ from datetime import datetime
 
 import faust
 
-from streamrouter.agents.base import DONE, AgentGroup, utcnow
+from streamrouter.agents.base import AgentGroup, utcnow
 from streamrouter.codec import decode
 from streamrouter.events import FanInEvent, LLMResult, WorkItem
 from streamrouter.pipeline.admit import SourceRecord
@@ -39,7 +39,7 @@ class OrchestrationAgents(AgentGroup):
     async def plan_one(self, record: SourceRecord) -> None:
         work = decode(record.value, WorkItem)
         parent_id = work.request.request_id
-        if self.tables.ledger.get(parent_id) == DONE:
+        if await self.finished(record, parent_id):
             return
         stored = self._state(parent_id)
         if stored is not None and stored.parent is not None:
@@ -87,7 +87,7 @@ class OrchestrationAgents(AgentGroup):
 
     async def synthesize_one(self, record: SourceRecord) -> None:
         parent = decode(record.value, WorkItem)
-        if self.tables.ledger.get(parent.request.request_id) == DONE:
+        if await self.finished(record, parent.request.request_id):
             return
         result = await synthesize(parent, self.rt.ctx, utcnow())
         await self.finish(parent, result)

@@ -16,7 +16,6 @@ from streamrouter.admin import (
 )
 from streamrouter.agents.base import ADMITTED, DONE, AgentGroup, Runtime, log, utcnow
 from streamrouter.agents.expiry import LedgerExpiry
-from streamrouter.agents.handover import FinishedByPreviousOwner
 from streamrouter.codec import decode, encode
 from streamrouter.errors import ConfigError
 from streamrouter.events import DeadLetter, LLMResult, WorkItem
@@ -26,7 +25,7 @@ from streamrouter.pipeline.classify import classify
 from streamrouter.pipeline.fanin import FanInState
 from streamrouter.pipeline.route import Refused, route_request
 from streamrouter.results import error_result
-from streamrouter.routing.budget import spend_key
+from streamrouter.routing.budget import Spend, spend_key
 from streamrouter.routing.classifier import tier_for_complexity
 from streamrouter.telemetry import tracing
 from streamrouter.topics import default_partition
@@ -37,8 +36,6 @@ __all__ = ["RoutingAgents"]
 class RoutingAgents(AgentGroup):
     def __init__(self, runtime: Runtime) -> None:
         super().__init__(runtime)
-        results = self.topics.results.get_topic_name()
-        self.handover = FinishedByPreviousOwner(runtime.settings.broker, results)
         self.expiry = LedgerExpiry(runtime.settings.ledger_ttl_s)
         self._taken_over: set[int] = set()  # completions partitions, this assignment
 
@@ -49,7 +46,6 @@ class RoutingAgents(AgentGroup):
         @app.on_partitions_assigned.connect
         async def on_assigned(app: faust.App, *args: object, **kwargs: object) -> None:
             self._taken_over.clear()
-            self.handover.on_assigned()
 
         app.agent(topics.requests, name="admit")(self.loop("admit", self.admit_one))
         app.agent(topics.budget, name="budget")(self.loop("budget", self.budget_one))
@@ -131,11 +127,10 @@ class RoutingAgents(AgentGroup):
         work = decode(record.value, WorkItem)
         tenant = work.request.tenant
         budget = self.rt.policy.budgets.for_tenant(tenant)
-        spent = (
-            0.0
-            if budget is None
-            else self.tables.spend.get(spend_key(tenant, budget.period, utcnow()), 0.0)
-        )
+        spent = 0.0
+        if budget is not None:
+            key = spend_key(tenant, budget.period, utcnow())
+            spent = Spend.stored(self.tables.spend.get(key)).usd
         await self.route(work, spent=spent)
 
     async def route(self, work: WorkItem, spent: float) -> None:
@@ -186,12 +181,6 @@ class RoutingAgents(AgentGroup):
             await self.send_work(outcome)
         else:
             await self.finish(work, outcome)
-
-    async def finished(self, record: SourceRecord, request_id: str) -> bool:
-        """Done here (the ledger), or by the partition's previous owner (its results)."""
-        if self.tables.ledger.get(request_id) == DONE:
-            return True
-        return await self.handover.finished(request_id, record.timestamp)
 
     async def _work_finished(self, record: SourceRecord, work: WorkItem) -> bool:
         if work.parent_id is None:

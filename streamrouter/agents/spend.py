@@ -1,10 +1,14 @@
 """Spend booking for budgets: each final result's cost, added to its tenant's period.
 
 Results arrive keyed by tenant, so a tenant's spend entries are always written from
-the same partition, the one the budget agent reads them on.
+the same partition, the one the budget agent reads them on. Each entry keeps the offset
+of the last event booked into it, in the same table value, so a redelivered event is
+not booked twice.
 """
 
 from __future__ import annotations
+
+import logging
 
 import faust
 
@@ -12,9 +16,11 @@ from streamrouter.agents.base import AgentGroup
 from streamrouter.codec import decode
 from streamrouter.events import LLMResult
 from streamrouter.pipeline.admit import SourceRecord
-from streamrouter.routing.budget import spend_key
+from streamrouter.routing.budget import Spend, spend_key
 
 __all__ = ["SpendAgents"]
+
+log = logging.getLogger(__name__)
 
 
 class SpendAgents(AgentGroup):
@@ -27,6 +33,9 @@ class SpendAgents(AgentGroup):
         if budget is None:
             return
         key = spend_key(result.tenant, budget.period, result.completed_at)
-        spend = self.tables.spend
-        spend[key] = spend.get(key, 0.0) + result.total_cost_usd
-        self.rt.metrics.observe_spend(result.tenant, spend[key])
+        booked = Spend.stored(self.tables.spend.get(key)).book(record.offset, result.total_cost_usd)
+        if booked is None:
+            log.info("spend of %s booked already (redelivered)", result.request_id)
+            return
+        self.tables.spend[key] = booked.to_stored()
+        self.rt.metrics.observe_spend(result.tenant, booked.usd)

@@ -19,6 +19,7 @@ __all__ = [
     "BudgetDecision",
     "BudgetPolicy",
     "BudgetStep",
+    "Spend",
     "TenantBudget",
     "allowed_tiers",
     "cap_tier",
@@ -62,6 +63,30 @@ class BudgetDecision:
     refuse: bool
     max_tier: str | None  # None: no cap
     reason: str
+
+
+@dataclass(frozen=True)
+class Spend:
+    """A tenant's spend in one period, and the offset of the last spend event booked into
+    it. A tenant's spend events come from one partition, in order, so an event at or
+    below that offset is a redelivery: booking it again would bill the tenant twice."""
+
+    usd: float = 0.0
+    booked_through: int = -1
+
+    def book(self, offset: int, cost_usd: float) -> Spend | None:
+        """The spend with the event at ``offset`` booked; None if it is booked already."""
+        if offset <= self.booked_through:
+            return None
+        return Spend(self.usd + cost_usd, offset)
+
+    @classmethod
+    def stored(cls, value: list[float] | None) -> Spend:
+        """From its table value (a JSON pair); none stored is nothing spent."""
+        return cls() if value is None else cls(value[0], int(value[1]))
+
+    def to_stored(self) -> list[float]:
+        return [self.usd, self.booked_through]
 
 
 def spend_key(tenant: str, period: Period, at: datetime) -> str:

@@ -7,6 +7,7 @@ import pytest
 from streamrouter.routing.budget import (
     BudgetPolicy,
     BudgetStep,
+    Spend,
     TenantBudget,
     allowed_tiers,
     cap_tier,
@@ -77,3 +78,18 @@ def test_allowed_tiers_stop_at_the_cap() -> None:
 def test_spend_key_per_period(period: str, expected: str) -> None:
     at = datetime(2026, 11, 25, 21, 30, tzinfo=UTC)
     assert spend_key("t", period, at) == expected  # type: ignore[arg-type]
+
+
+def test_spend_books_each_spend_event_once() -> None:
+    spent = Spend().book(offset=4, cost_usd=0.25)
+    assert spent == Spend(usd=0.25, booked_through=4)
+    spent = spent.book(offset=9, cost_usd=0.5)
+    assert spent == Spend(usd=0.75, booked_through=9)
+    assert spent.book(offset=9, cost_usd=0.5) is None  # redelivered: booked already
+    assert spent.book(offset=5, cost_usd=0.5) is None
+
+
+def test_spend_is_stored_as_a_pair() -> None:
+    spent = Spend(usd=1.5, booked_through=3)
+    assert Spend.stored(spent.to_stored()) == spent
+    assert Spend.stored(None) == Spend()
