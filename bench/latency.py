@@ -1,6 +1,6 @@
 """Latency the service adds on top of model time, at half the sustained rate.
 
-    nice -n 5 .venv/bin/python bench/latency.py [--seconds 30] [--sustained R]
+    nice -n 5 .venv/bin/python bench/latency.py [--seconds 30] [--warm-up 5] [--sustained R]
 
 Every model call takes 200 ms in the simulator. The sustained rate is measured first
 (as ``bench/sustained.py`` does) unless ``--sustained`` is given; then requests are published
@@ -9,6 +9,9 @@ taken from just before it is published to when its result is read. Added latency
 end-to-end minus the 200 ms model time (and, second figure, minus the model call as the
 worker timed it, which also excludes the SDK's HTTP round trip). The baseline is the raw
 relay (3 hops, no model call) at the same rate on the same broker: the Kafka part.
+The first ``--warm-up`` seconds at that rate are printed but not counted: a worker's
+first requests pay once for its first model connection, its first sends to each topic
+and the hand-over read of its first assignment.
 Goal: p99 of the added latency under 50 ms. ``--worker-fetch-wait-ms N`` sets the worker's
 consumer fetch wait (``STREAMROUTER_FETCH_MAX_WAIT_MS``; tansu holds an empty fetch for all
 of it, so on the embedded broker it adds to every hop).
@@ -69,6 +72,10 @@ async def paced(
     return sent, reader
 
 
+def end_to_end_ms(sent: dict[str, float], reader: Reader) -> list[float]:
+    return [(reader.seen_at[rid] - at) * 1000 for rid, at in sent.items() if rid in reader.seen_at]
+
+
 def summary(values_ms: list[float]) -> str:
     return f"p50 {percentile(values_ms, 50):7.1f} ms   p99 {percentile(values_ms, 99):7.1f} ms"
 
@@ -89,7 +96,9 @@ async def relay_latency(
     ]
 
 
-async def main(seconds: float, sustained_rate: float | None, fetch_wait_ms: int | None) -> None:
+async def main(
+    seconds: float, warm_up_s: float, sustained_rate: float | None, fetch_wait_ms: int | None
+) -> None:
     env = {}
     if fetch_wait_ms is not None:
         env = {"STREAMROUTER_FETCH_MAX_WAIT_MS": str(fetch_wait_ms)}
@@ -98,11 +107,16 @@ async def main(seconds: float, sustained_rate: float | None, fetch_wait_ms: int 
         half = sustained / 2
         relay = await relay_latency(running, half, min(seconds, 15), 1500)
         relay_short_wait = await relay_latency(running, half, min(seconds, 15), 10)
+        warm_up = await paced(
+            running.broker_url, "llm.requests", "llm.results", half, warm_up_s, "warm-up"
+        )
         sent, reader = await paced(
             running.broker_url, "llm.requests", "llm.results", half, seconds, "latency"
         )
+    added = [ms - LATENCY_MS for ms in end_to_end_ms(*warm_up)]
+    print(f"warm-up, first {warm_up_s:g} s (not counted): added {summary(added)}")
     sent = {rid: at for rid, at in sent.items() if rid in reader.seen_at}  # answered ones
-    e2e = [(reader.seen_at[rid] - at) * 1000 for rid, at in sent.items()]
+    e2e = end_to_end_ms(sent, reader)
     over_model = [ms - LATENCY_MS for ms in e2e]
     outside_calls = [
         (reader.seen_at[rid] - at) * 1000 - sum(a.latency_ms for a in reader.results[rid].attempts)
@@ -123,6 +137,9 @@ async def main(seconds: float, sustained_rate: float | None, fetch_wait_ms: int 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument(
+        "--warm-up", type=float, default=5, help="seconds at the same rate first, not counted"
+    )
     parser.add_argument("--sustained", type=float, default=None, help="skip measuring it")
     parser.add_argument(
         "--worker-fetch-wait-ms",
@@ -131,4 +148,4 @@ if __name__ == "__main__":
         help="the worker's consumer fetch wait (STREAMROUTER_FETCH_MAX_WAIT_MS)",
     )
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.sustained, args.worker_fetch_wait_ms))
+    asyncio.run(main(args.seconds, args.warm_up, args.sustained, args.worker_fetch_wait_ms))

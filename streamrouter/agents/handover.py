@@ -25,6 +25,7 @@ log = logging.getLogger("streamrouter.agents")
 # Producers' clocks differ: read from a little before the record was written.
 CLOCK_SKEW_MS = 60_000
 READ_TIMEOUT_S = 30.0
+READ_FETCH_WAIT_MS = 10
 
 
 async def result_ids_since(broker: str, topic: str, since_ms: int) -> set[str]:
@@ -32,6 +33,9 @@ async def result_ids_since(broker: str, topic: str, since_ms: int) -> set[str]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers(broker),
         enable_auto_commit=False,
+        # A broker holds an empty fetch this long (tansu always does), and the agents wait
+        # for this read: the default 500 ms doubled the latency of the first requests.
+        fetch_max_wait_ms=READ_FETCH_WAIT_MS,
         **load_kafka_security().aiokafka_kwargs(),
     )
     await consumer.start()
