@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamrouter.agents.expiry import LedgerExpiry
+from streamrouter.agents.expiry import UNKNOWN, LedgerExpiry, done_entry, finished_at
 
 
 def test_a_request_id_is_due_once_its_ttl_has_passed_on_its_own_partition() -> None:
@@ -25,9 +25,19 @@ def test_one_call_forgets_at_most_per_call_ids() -> None:
     assert expiry.due(0, now=5) == ["c", "d"]
 
 
-def test_what_an_assignment_recovered_gets_a_whole_ttl_from_then() -> None:
+def test_what_an_assignment_recovered_keeps_its_age() -> None:
     expiry = LedgerExpiry(ttl_s=60)
     expiry.track(0, "old", now=0)
-    expiry.restart(0, ["x", "y"], now=500)
+    expiry.restart(0, [(480.0, "y"), (450.0, "x"), (UNKNOWN, "legacy")], now=500)
+    assert expiry.due(0, now=509) == []  # "old" is not this assignment's
+    assert expiry.due(0, now=510) == ["x"]
+    assert expiry.due(0, now=540) == ["y"]
     assert expiry.due(0, now=559) == []
-    assert expiry.due(0, now=560) == ["x", "y"]
+    assert expiry.due(0, now=560) == ["legacy"]  # of unknown age: a whole TTL from then
+
+
+def test_a_ledger_value_says_whether_and_when_its_request_finished() -> None:
+    assert finished_at(done_entry(1795662157.4)) == 1795662157.0
+    assert finished_at("done") == UNKNOWN  # written before finish times were kept
+    assert finished_at("admitted") is None
+    assert finished_at(None) is None

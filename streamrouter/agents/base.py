@@ -20,6 +20,7 @@ from typing import TypeVar
 import faust
 from faust.types import EventT
 
+from streamrouter.agents.expiry import finished_at
 from streamrouter.agents.handover import FinishedByPreviousOwner
 from streamrouter.codec import decode, encode
 from streamrouter.config import Policy, Settings
@@ -40,7 +41,6 @@ from streamrouter.topics import AppTopics
 
 __all__ = [
     "ADMITTED",
-    "DONE",
     "AgentGroup",
     "Runtime",
     "Tables",
@@ -52,7 +52,6 @@ log = logging.getLogger("streamrouter.agents")
 
 # The ledger's values: a request id's state.
 ADMITTED = "admitted"
-DONE = "done"
 
 Handler = Callable[[SourceRecord], Awaitable[None]]
 R = TypeVar("R", bound=Record)
@@ -64,7 +63,7 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class Tables:
-    # request_id -> "admitted" | "done": one result per request id.
+    # request_id -> "admitted" | "done@<epoch s>": one result per request id.
     ledger: faust.Table
     # parent request_id -> FanInState (JSON): an orchestrated request's fan-in.
     fanin: faust.Table
@@ -131,7 +130,7 @@ class AgentGroup(ABC):
 
     async def finished(self, record: SourceRecord, request_id: str) -> bool:
         """Done here (the ledger), or by the partition's previous owner (its results)."""
-        if self.tables.ledger.get(request_id) == DONE:
+        if finished_at(self.tables.ledger.get(request_id)) is not None:
             return True
         return await self.rt.handover.finished(request_id, record.timestamp)
 

@@ -7,15 +7,36 @@ served. A request id sent again after that is served again.
 
 Deletes have to run inside an event of the key's partition (Faust writes the
 tombstone to the current event's changelog partition), so finalize, which marks
-requests done, asks for the ones due on its partition as it goes.
+requests done, asks for the ones due on its partition as it goes. A finished request's
+ledger value says when it finished, so what a new owner of the partition recovers
+keeps its age across hand-overs.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict, deque
 from collections.abc import Iterable
 
-__all__ = ["LedgerExpiry"]
+__all__ = ["UNKNOWN", "LedgerExpiry", "done_entry", "finished_at"]
+
+DONE = "done"
+UNKNOWN = -math.inf  # when a request finished, for a ledger value that does not say
+
+
+def done_entry(now: float) -> str:
+    """The ledger value of a request that finished at ``now`` (epoch seconds)."""
+    return f"{DONE}@{now:.0f}"
+
+
+def finished_at(value: str | None) -> float | None:
+    """When a ledger value's request finished; None if it has not. A bare ``done``
+    (written before finish times were kept) finished at an unknown time."""
+    if value == DONE:
+        return UNKNOWN
+    if value is None or not value.startswith(f"{DONE}@"):
+        return None
+    return float(value.removeprefix(f"{DONE}@"))
 
 
 class LedgerExpiry:
@@ -27,10 +48,12 @@ class LedgerExpiry:
     def track(self, partition: int, request_id: str, now: float) -> None:
         self._due[partition].append((now + self.ttl_s, request_id))
 
-    def restart(self, partition: int, request_ids: Iterable[str], now: float) -> None:
-        """Track what a new assignment recovered for ``partition``; its age is unknown,
-        so it gets a whole ``ttl_s`` from now."""
-        self._due[partition] = deque((now + self.ttl_s, rid) for rid in request_ids)
+    def restart(self, partition: int, recovered: Iterable[tuple[float, str]], now: float) -> None:
+        """Track what a new assignment recovered for ``partition``: (finished at, request
+        id) pairs. One finished at an unknown time gets a whole ``ttl_s`` from ``now``."""
+        self._due[partition] = deque(
+            sorted(((now if at == UNKNOWN else at) + self.ttl_s, rid) for at, rid in recovered)
+        )
 
     def due(self, partition: int, now: float) -> list[str]:
         """Up to ``per_call`` request ids of ``partition`` to forget now."""

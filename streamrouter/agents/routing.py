@@ -14,8 +14,8 @@ from streamrouter.admin import (
     load_topic_settings,
     plan_topics,
 )
-from streamrouter.agents.base import ADMITTED, DONE, AgentGroup, Runtime, log, utcnow
-from streamrouter.agents.expiry import LedgerExpiry
+from streamrouter.agents.base import ADMITTED, AgentGroup, Runtime, log, utcnow
+from streamrouter.agents.expiry import LedgerExpiry, done_entry, finished_at
 from streamrouter.codec import decode, encode
 from streamrouter.errors import ConfigError
 from streamrouter.events import DeadLetter, LLMResult, WorkItem
@@ -195,7 +195,7 @@ class RoutingAgents(AgentGroup):
         result = decode(record.value, LLMResult)
         if await self.finished(record, result.request_id):
             log.info("dropping a second result for %s", result.request_id)
-            if self.tables.ledger.get(result.request_id) != DONE:
+            if finished_at(self.tables.ledger.get(result.request_id)) is None:
                 self.mark_done(result.request_id, record.partition)  # the previous owner's
         else:
             await self.finalize(result, record.partition)
@@ -208,9 +208,10 @@ class RoutingAgents(AgentGroup):
         what the ledger recovered for it once its TTL has passed."""
         partitions = self.rt.settings.partitions
         recovered = [
-            rid
-            for rid in list(self.tables.ledger.keys())
-            if default_partition(rid.encode(), partitions) == partition
+            (at, rid)
+            for rid, value in list(self.tables.ledger.items())
+            if (at := finished_at(value)) is not None
+            and default_partition(rid.encode(), partitions) == partition
         ]
         self.expiry.restart(partition, recovered, time.time())
         self._taken_over.add(partition)
@@ -226,8 +227,9 @@ class RoutingAgents(AgentGroup):
         self.mark_done(result.request_id, partition)
 
     def mark_done(self, request_id: str, partition: int) -> None:
-        self.tables.ledger[request_id] = DONE
-        self.expiry.track(partition, request_id, time.time())
+        now = time.time()
+        self.tables.ledger[request_id] = done_entry(now)
+        self.expiry.track(partition, request_id, now)
 
 
 def trace_route(work: WorkItem) -> None:
