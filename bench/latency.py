@@ -9,9 +9,9 @@ taken from just before it is published to when its result is read. Added latency
 end-to-end minus the 200 ms model time (and, second figure, minus the model call as the
 worker timed it, which also excludes the SDK's HTTP round trip). The baseline is the raw
 relay (3 hops, no model call) at the same rate on the same broker: the Kafka part.
-The first ``--warm-up`` seconds at that rate are printed but not counted: a worker's
-first requests pay once for its first model connection, its first sends to each topic
-and the hand-over read of its first assignment.
+Before that, ``--warm-up`` seconds at the same rate are printed but not counted: with
+``--sustained`` they are a new worker's first requests, which pay once for its first
+model connection, its first sends to each topic and its first hand-over read.
 Goal: p99 of the added latency under 50 ms. ``--worker-fetch-wait-ms N`` sets the worker's
 consumer fetch wait (``STREAMROUTER_FETCH_MAX_WAIT_MS``; tansu holds an empty fetch for all
 of it, so on the embedded broker it adds to every hop).

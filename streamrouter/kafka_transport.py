@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import aiokafka
+from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
@@ -109,11 +110,11 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         self._abandoned |= in_flight
         return len(in_flight)
 
-    async def seek_to_committed(self) -> Mapping[TP, int]:
+    async def seek_to_committed(self) -> Mapping[TP, int | None]:
         committed = await super().seek_to_committed()
         for tp, offset in committed.items():
-            if offset is None or offset < 0:
-                self._committed_offset.pop(TP(tp.topic, tp.partition), None)
+            if offset is None:  # see the module doc, 4.
+                self._committed_offset.pop(ensure_TP(tp), None)
         return committed
 
     def _new_offset(self, tp: TP) -> int | None:

@@ -46,3 +46,21 @@ def test_a_failed_read_is_logged_and_counts_as_nothing_found(
     monkeypatch.setattr(handover, "result_ids_since", broken)
     previous = FinishedByPreviousOwner("kafka://b:9092", "llm.results")
     assert asyncio.run(previous.finished("x", timestamp_s=0.0)) is False
+
+
+def test_a_read_an_assignment_overtook_is_done_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Partitions assigned during a read: its end offsets were taken before their previous
+    # owners' last results, so it counts for nothing and the read is made again.
+    previous = FinishedByPreviousOwner("kafka://b:9092", "llm.results")
+    answers = [{"before-the-assignment"}, {"after-it"}]
+
+    async def result_ids_since(broker: str, topic: str, since_ms: int) -> set[str]:
+        found = answers.pop(0)
+        if answers:
+            previous.on_assigned()
+        return found
+
+    monkeypatch.setattr(handover, "result_ids_since", result_ids_since)
+    assert asyncio.run(previous.finished("after-it", timestamp_s=100.0))
+    assert not asyncio.run(previous.finished("before-the-assignment", timestamp_s=100.0))
+    assert answers == []

@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+from aiokafka import TopicPartition
 from faust.types import TP
 from intervaltree import IntervalTree
 
@@ -31,7 +32,7 @@ class FakeMessage:
 
 
 def consumer(
-    committed: int | None, acked: list[int], in_flight: list[FakeMessage]
+    committed: int, acked: list[int], in_flight: list[FakeMessage]
 ) -> InFlightSafeConsumer:
     """Only the state ``_new_offset`` reads; no Kafka client behind it."""
     c = object.__new__(InFlightSafeConsumer)
@@ -129,8 +130,8 @@ async def test_a_partition_the_broker_has_no_committed_offset_for_has_none() -> 
     c = consumer(committed=40, acked=[], in_flight=[])
     c._committed_offset[OTHER] = 7
 
-    async def broker_committed() -> dict[TP, int | None]:
-        return {TOPIC: None, OTHER: 7}
+    async def broker_committed() -> dict[TopicPartition, int | None]:
+        return {TopicPartition(*TOPIC): None, TopicPartition(*OTHER): 7}  # aiokafka's keys
 
     c._thread = SimpleNamespace(seek_to_committed=broker_committed)
     c._read_offset = {}

@@ -74,15 +74,17 @@ class FinishedByPreviousOwner:
         self._ids: set[str] = set()
         self._read_since: int | None = None  # the results read are those since (ms)
         self._reading = asyncio.Lock()
+        self._assignments = 0
 
     def on_assigned(self) -> None:
+        self._assignments += 1
         self._ids.clear()
         self._read_since = None
 
     async def finished(self, request_id: str, timestamp_s: float) -> bool:
         if not self._covers(timestamp_s):
             async with self._reading:  # one read at a time; the first may cover the rest
-                if not self._covers(timestamp_s):
+                while not self._covers(timestamp_s):
                     await self._read(timestamp_s)
         return request_id in self._ids
 
@@ -92,6 +94,7 @@ class FinishedByPreviousOwner:
 
     async def _read(self, timestamp_s: float) -> None:
         since_ms = max(0, int(timestamp_s * 1000) - CLOCK_SKEW_MS)
+        assignments = self._assignments
         try:
             found = await asyncio.wait_for(
                 result_ids_since(self._broker, self._topic, since_ms), READ_TIMEOUT_S
@@ -101,6 +104,10 @@ class FinishedByPreviousOwner:
                 "could not read %s since %d ms; going on without it", self._topic, since_ms
             )
             found = set()
+        if assignments != self._assignments:
+            # Partitions came in during the read: their previous owners' last results may
+            # be past the end offsets it took. Read again.
+            return
         log.info("%d results published since %d ms", len(found), since_ms)
         self._ids |= found
         self._read_since = since_ms

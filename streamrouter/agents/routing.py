@@ -15,7 +15,7 @@ from streamrouter.admin import (
     plan_topics,
 )
 from streamrouter.agents.base import ADMITTED, AgentGroup, Runtime, log, utcnow
-from streamrouter.agents.expiry import LedgerExpiry, done_entry, finished_at
+from streamrouter.agents.expiry import UNKNOWN, LedgerExpiry, done_entry, finished_at
 from streamrouter.codec import decode, encode
 from streamrouter.errors import ConfigError
 from streamrouter.events import DeadLetter, LLMResult, WorkItem
@@ -208,10 +208,9 @@ class RoutingAgents(AgentGroup):
         what the ledger recovered for it once its TTL has passed."""
         partitions = self.rt.settings.partitions
         recovered = [
-            (at, rid)
+            (finished_at(value) or UNKNOWN, rid)  # still admitted: a whole TTL
             for rid, value in list(self.tables.ledger.items())
-            if (at := finished_at(value)) is not None
-            and default_partition(rid.encode(), partitions) == partition
+            if default_partition(rid.encode(), partitions) == partition
         ]
         self.expiry.restart(partition, recovered, time.time())
         self._taken_over.add(partition)

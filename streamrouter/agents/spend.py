@@ -8,19 +8,15 @@ not booked twice.
 
 from __future__ import annotations
 
-import logging
-
 import faust
 
-from streamrouter.agents.base import AgentGroup
+from streamrouter.agents.base import AgentGroup, log
 from streamrouter.codec import decode
 from streamrouter.events import LLMResult
 from streamrouter.pipeline.admit import SourceRecord
 from streamrouter.routing.budget import Spend, spend_key
 
 __all__ = ["SpendAgents"]
-
-log = logging.getLogger(__name__)
 
 
 class SpendAgents(AgentGroup):

@@ -81,9 +81,12 @@ class Spend:
         return Spend(self.usd + cost_usd, offset)
 
     @classmethod
-    def stored(cls, value: list[float] | None) -> Spend:
-        """From its table value (a JSON pair); none stored is nothing spent."""
-        return cls() if value is None else cls(value[0], int(value[1]))
+    def stored(cls, value: list[float] | float | None) -> Spend:
+        """From its table value: a JSON pair, or a bare sum (written before offsets were
+        kept); none stored is nothing spent."""
+        if value is None or isinstance(value, float | int):
+            return cls(float(value or 0.0))
+        return cls(float(value[0]), int(value[1]))
 
     def to_stored(self) -> list[float]:
         return [self.usd, self.booked_through]
