@@ -38,6 +38,7 @@ def test_what_an_assignment_recovered_keeps_its_age() -> None:
 
 def test_a_ledger_value_says_whether_and_when_its_request_finished() -> None:
     assert finished_at(done_entry(1795662157.4)) == 1795662157.0
+    assert done_entry(1795662157.4) is done_entry(1795662157.2)  # shared within a second
     assert finished_at("done") == UNKNOWN  # written before finish times were kept
     assert finished_at("admitted") is None
     assert finished_at(None) is None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict, deque
 from collections.abc import Iterable
+from functools import lru_cache
 
 __all__ = ["UNKNOWN", "LedgerExpiry", "done_entry", "finished_at"]
 
@@ -26,7 +27,14 @@ UNKNOWN = -math.inf  # when a request finished, for a ledger value that does not
 
 def done_entry(now: float) -> str:
     """The ledger value of a request that finished at ``now`` (epoch seconds)."""
-    return f"{DONE}@{now:.0f}"
+    return _done_in_second(round(now))
+
+
+@lru_cache(maxsize=1)
+def _done_in_second(second: int) -> str:
+    # One string object for all the requests finished in a second: a ledger holding an
+    # hour of ids at 100 req/s would otherwise keep 360,000 of them (23 MB).
+    return f"{DONE}@{second}"
 
 
 def finished_at(value: str | None) -> float | None:
