@@ -158,10 +158,16 @@ async def records_up_to(
 
 
 async def _wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    """The topic's partitions; it may not exist until the worker has declared it."""
+    """The topic's partitions; it may not exist until the worker has declared it.
+
+    Asked of fresh metadata each time: ``partitions_for_topic`` answers from the
+    consumer's cache, which learns of a topic created after the consumer started only at
+    its next refresh (``metadata_max_age_ms``, 5 minutes), and ``topics()`` does not
+    update that cache.
+    """
     while True:
-        if topic in await consumer.topics():  # refreshes the metadata
-            partitions = consumer.partitions_for_topic(topic)
-            if partitions:
-                return set(partitions)
+        metadata = await consumer._client.fetch_all_metadata()
+        partitions = metadata.partitions_for_topic(topic)
+        if partitions:
+            return set(partitions)
         await asyncio.sleep(0.5)
