@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streamrouter.client import StreamClient, bootstrap_servers
+from streamrouter.admin import TopicAdmin, TopicSpec
+from streamrouter.client import StreamClient
 from streamrouter.codec import encode
 from streamrouter.config import Topics
 from streamrouter.embedded.broker import embedded_broker
@@ -22,21 +22,10 @@ NOW = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)
 
 @pytest.fixture
 def broker_url() -> Iterator[str]:
-    broker, url = embedded_broker()
-    broker.start(timeout=30)
-    try:
+    process, url = embedded_broker()
+    with process:
+        process.start(30)
         yield url
-    finally:
-        broker.stop()
-
-
-async def create_topic(broker_url: str, name: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url))
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        await admin.close()
 
 
 async def test_a_topic_created_after_the_client_started_is_followed(broker_url: str) -> None:
@@ -48,6 +37,7 @@ async def test_a_topic_created_after_the_client_started_is_followed(broker_url: 
     async with StreamClient(broker_url, topics) as client:
         following = asyncio.ensure_future(anext(client.results()))
         await asyncio.sleep(1.0)  # the follower is waiting for the topic
-        await create_topic(broker_url, topics.results, 2)
+        async with TopicAdmin(broker_url) as admin:
+            await admin.create([TopicSpec(topics.results, partitions=2, replication_factor=1)])
         await client.send_raw(b"r1", encode(result), topics.results)
         assert (await asyncio.wait_for(following, 20)).request_id == "r1"
