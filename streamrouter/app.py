@@ -27,7 +27,7 @@ from streamrouter.kafka_transport import StreamRouterTransport
 from streamrouter.llm.pricing import PriceTable
 from streamrouter.telemetry import tracing
 from streamrouter.telemetry.metrics import CONTENT_TYPE, Metrics
-from streamrouter.topics import declare_topics
+from streamrouter.topics import TABLES, declare_topics
 
 __all__ = ["StreamRouterApp", "create_app"]
 
@@ -118,9 +118,7 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
     topics = declare_topics(app, settings, policy)
     # Changelogged tables: they survive restarts and move with their partitions.
     tables = Tables(
-        ledger=app.Table("ledger", default=None, partitions=settings.partitions),
-        fanin=app.Table("fanin", default=None, partitions=settings.partitions),
-        spend=app.Table("spend", default=None, partitions=settings.partitions),
+        **{name: app.Table(name, default=None, partitions=settings.partitions) for name in TABLES}
     )
     metrics = Metrics()
     runtime = Runtime(settings, policy, prices, topics, tables, metrics)

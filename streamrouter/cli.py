@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from streamrouter.embedded.demo import run_demo
 from streamrouter.errors import ConfigError
 from streamrouter.eval.commands import register_eval_commands
 from streamrouter.events import LLMRequest, LLMResult, Message
+from streamrouter.partitions import adopt_partitions
 from streamrouter.report import format_report, summarize
 from streamrouter.sim.scenario import Scenario
 from streamrouter.sim.server import serve
@@ -53,6 +55,8 @@ def main() -> None:
                 "ANTHROPIC_API_KEY is not set (for the simulator any value will do, "
                 "with ANTHROPIC_BASE_URL pointing at it)"
             )
+        if worker and not asking_for_help:
+            config = _with_adopted_partitions(config)
         app = create_app(config.settings, config.policy, config.prices)
     except ConfigError as exc:
         print(f"streamrouter: {exc}", file=sys.stderr)
@@ -60,6 +64,17 @@ def main() -> None:
     _register_commands(app, config.settings, config.policy)
     _register_report_command(app, config)
     app.main()
+
+
+def _with_adopted_partitions(config: ServiceConfig) -> ServiceConfig:
+    """The worker's config with the partition count the broker's topics call for. On a
+    loop of its own: ``asyncio.run`` would leave no current loop for the Faust worker."""
+    loop = asyncio.new_event_loop()
+    try:
+        settings = loop.run_until_complete(adopt_partitions(config.settings, config.policy))
+    finally:
+        loop.close()
+    return replace(config, settings=settings)
 
 
 def _command(argv: list[str]) -> str | None:

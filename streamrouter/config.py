@@ -275,6 +275,9 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(default=900_000, ge=1)
     max_request_id_chars: int = Field(default=256, ge=1)
     model_timeout_s: float = Field(default=60.0, gt=0)
+    # One tier's call chain (its retries and fallbacks) ends within this; then an error
+    # result with error.type "timeout" (a silent provider cannot hold a request forever).
+    request_timeout_s: float = Field(default=90.0, gt=0)
     model_max_retries: int = Field(default=2, ge=0)
     cooldown_failures: int = Field(default=3, ge=1)
     cooldown_s: float = Field(default=30.0, ge=0)

@@ -16,7 +16,10 @@ from aiokafka.partitioner import murmur2
 
 from streamrouter.config import Policy, Settings
 
-__all__ = ["AppTopics", "declare_topics", "default_partition"]
+__all__ = ["TABLES", "AppTopics", "changelog_topics", "declare_topics", "default_partition"]
+
+# The app's changelogged tables (``agents.base.Tables``), co-partitioned with the topics.
+TABLES = ("ledger", "fanin", "spend")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ def declare_topics(app: faust.App, settings: Settings, policy: Policy) -> AppTop
         results=topic(names.results),
         dlq=topic(names.dlq),
     )
+
+
+def changelog_topics(settings: Settings) -> list[str]:
+    """Each table's changelog topic, named as Faust names them."""
+    return [f"{settings.app_id}-{table}-changelog" for table in TABLES]
 
 
 def default_partition(key: bytes, partitions: int) -> int:

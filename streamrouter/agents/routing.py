@@ -62,8 +62,9 @@ class RoutingAgents(AgentGroup):
 
     async def prepare_topics(self) -> None:
         """Declare the topics no agent reads (Faust declares only the ones it reads), and
-        refuse to run on a requests topic with another partition count than the ledger's:
-        every ledger write would fail. Raising here stops the worker."""
+        refuse to run on a requests topic with another partition count than the ledger's
+        (every ledger write would fail): one created after the worker adopted the
+        broker's count at its start (``partitions.py``). Raising here stops the worker."""
         for topic in (self.topics.results, self.topics.dlq):
             await topic.maybe_declare()
         settings = self.rt.settings
@@ -72,8 +73,9 @@ class RoutingAgents(AgentGroup):
             state = (await admin.describe([name])).get(name)
         if state is not None and state.partitions != settings.partitions:
             raise ConfigError(
-                f"topic {name} has {state.partitions} partitions but "
-                f"STREAMROUTER_PARTITIONS is {settings.partitions}: set it to match"
+                f"topic {name} has {state.partitions} partitions but this worker runs "
+                f"with {settings.partitions} (the topic was created after it started): "
+                "restart the worker to adopt its count"
             )
 
     def _restore_topics(self, app: faust.App) -> Callable[[], Awaitable[None]]:
