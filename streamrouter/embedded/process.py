@@ -2,8 +2,9 @@
 
 Each process the service starts (broker, simulator, worker) is owned by one of these.
 ``start()`` waits for the line that says the process is ready, up to a timeout, and
-fails with the process's last output if it exits or stays silent. ``stop()`` sends
-SIGTERM, then SIGKILL after a grace period; calling it twice is safe.
+fails with the process's last output if it exits or stays silent. ``poll()`` says whether
+it has exited since; ``ProcessDiedError`` reports such an exit with the last output.
+``stop()`` sends SIGTERM, then SIGKILL after a grace period; calling it twice is safe.
 """
 
 from __future__ import annotations
@@ -24,13 +25,36 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-__all__ = ["ManagedProcess", "ProcessStartError", "free_port"]
+__all__ = ["ManagedProcess", "ProcessDiedError", "ProcessStartError", "free_port"]
 
 PR_SET_PDEATHSIG = 1
+# After an exit, how long to let the output reader drain the pipe (a grandchild that
+# inherited it could hold it open forever).
+DRAIN_TIMEOUT_S = 2.0
 
 
 class ProcessStartError(RuntimeError):
     pass
+
+
+class ProcessDiedError(RuntimeError):
+    """A process exited while its owner still needed it; the message ends with its
+    last output."""
+
+    def __init__(self, process: ManagedProcess, code: int) -> None:
+        log = f" ({process.log_path})" if process.log_path else ""
+        super().__init__(
+            f"{process.name} exited with {_describe_exit(code)}; last lines of its log{log}:\n"
+            f"{process.output_tail()}"
+        )
+        self.process = process
+        self.code = code
+
+
+def _describe_exit(code: int) -> str:
+    """``code 3``, or ``code -9 (SIGKILL)`` for a process a signal ended."""
+    by_code = {-sig.value: sig.name for sig in signal.Signals}
+    return f"code {code} ({by_code[code]})" if code in by_code else f"code {code}"
 
 
 def _die_with_parent() -> None:
@@ -115,12 +139,25 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def log_path(self) -> Path | None:
+        return self._log_path
+
     def output_tail(self, lines: int = 40) -> str:
         return "\n".join(list(self._tail)[-lines:])
 
-    def wait(self) -> int | None:
-        """Block until the process exits; its exit code."""
-        return self._proc.wait() if self._proc else None
+    def poll(self) -> int | None:
+        """The exit code if the process has exited (then ``output_tail()`` holds its last
+        lines), else None; None before ``start()`` too."""
+        code = self._proc.poll() if self._proc else None
+        if code is not None and self._pump is not None:
+            self._pump.join(DRAIN_TIMEOUT_S)
+        return code
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the process exits; its exit code. ``subprocess.TimeoutExpired``
+        if it is still running after ``timeout`` seconds."""
+        return self._proc.wait(timeout) if self._proc else None
 
     def kill(self) -> None:
         """SIGKILL, no grace: for tests of what survives a crash."""

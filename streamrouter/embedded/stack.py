@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
+from streamrouter.config import Settings
 from streamrouter.embedded.broker import embedded_broker
 from streamrouter.embedded.process import ManagedProcess, free_port
 
@@ -30,6 +31,7 @@ DEV_WORKER_ENV = {
 }
 
 SIM_API_KEY = "sk-sim-not-a-secret"
+SETTINGS_ENV_PREFIX = "STREAMROUTER_"
 
 
 class EmbeddedStack:
@@ -51,6 +53,7 @@ class EmbeddedStack:
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="streamrouter-logs-"))
         self.broker_url = ""
         self.broker: ManagedProcess | None = None
+        self.sim: ManagedProcess | None = None
         self.sim_url = ""
         self.workers: list[ManagedProcess] = []
         self.web_ports: list[int] = []  # each worker's web port (/metrics, /healthz)
@@ -69,14 +72,14 @@ class EmbeddedStack:
             self._exit.callback(self._stop_broker)
             self.broker.start(timeout=30)
             progress(f"broker ready at {self.broker_url}")
-            sim = ManagedProcess(
+            self.sim = ManagedProcess(
                 "sim",
                 self._streamrouter("sim", "--port", "0", *self._scenario_args()),
                 ready=r"listening on (http://\S+)",
                 log_path=self._log("sim"),
             )
-            self._exit.callback(sim.stop)
-            self.sim_url = sim.start(timeout=60).group(1)
+            self._exit.callback(self.sim.stop)
+            self.sim_url = self.sim.start(timeout=60).group(1)
             progress(f"simulated Anthropic API ready at {self.sim_url}")
             progress("starting a worker (first consumer-group join takes a few seconds)")
             self.start_worker()
@@ -128,6 +131,24 @@ class EmbeddedStack:
             "ANTHROPIC_API_KEY": SIM_API_KEY,
             **self._worker_env,
         }
+
+    def worker_settings(self, index: int = 0) -> Settings:
+        """The settings worker ``index`` runs with: its environment's ``STREAMROUTER_*``
+        (this process's, with the stack's own on top)."""
+        overrides = {
+            name.removeprefix(SETTINGS_ENV_PREFIX).lower(): value
+            for name, value in self.worker_env(index).items()
+            if name.startswith(SETTINGS_ENV_PREFIX)
+        }
+        return Settings(**overrides)
+
+    def dead(self) -> tuple[ManagedProcess, int] | None:
+        """The first process of the stack that has exited, with its exit code; None while
+        they all run."""
+        for process in (self.broker, self.sim, *self.workers):
+            if process is not None and (code := process.poll()) is not None:
+                return process, code
+        return None
 
     def stop(self) -> None:
         """Stop workers first, then the simulator, then the broker. Safe to call twice."""
