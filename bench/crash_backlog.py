@@ -18,11 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
+import tempfile
 import time
 import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from benchlib import Reader, bench_request, producer, stack
 
@@ -74,8 +77,10 @@ def calls_per_request(sim_url: str, tag: str) -> Counter[str]:
     return counts
 
 
-async def crash_run(requests: int, kill_after: int, timeout_s: float) -> CrashRun:
+async def crash_run(requests: int, kill_after: int, timeout_s: float, survivors: int) -> CrashRun:
     async with stack(SCENARIO, **PRODUCTION_ENV) as running:
+        for _ in range(survivors):
+            await asyncio.to_thread(running.start_worker)
         reader = Reader(running.broker_url, "llm.results", decode_results=True)
         await reader.start()
         sending = await producer(running.broker_url)
@@ -97,6 +102,10 @@ async def crash_run(requests: int, kill_after: int, timeout_s: float) -> CrashRu
             last = max(reader.seen_at.values(), default=killed_at)
             await asyncio.sleep(5)  # time for a duplicate to show up
             calls = calls_per_request(running.sim_url, tag)
+            if not wanted <= reader.results.keys():
+                kept = Path(tempfile.mkdtemp(prefix=f"{tag}-logs-"))
+                shutil.copytree(running.log_dir, kept, dirs_exist_ok=True)
+                print(f"lost requests: the stack's logs are in {kept}", flush=True)
         finally:
             await sending.stop()
             await reader.stop()
@@ -109,17 +118,17 @@ async def crash_run(requests: int, kill_after: int, timeout_s: float) -> CrashRu
     )
 
 
-async def main(runs: int, requests: int, kill_after: int, timeout_s: float) -> None:
+async def main(runs: int, requests: int, kill_after: int, timeout_s: float, survivors: int) -> None:
     bound = DEFAULTS.kafka_session_timeout_s + 60
     print(
         f"{runs} runs: {requests} requests published at once, {LATENCY_MS} ms model calls, "
-        f"SIGKILL after {kill_after} results; goal: 0 lost, 0 duplicated, last result "
-        f"within {bound:.0f} s of the kill",
+        f"{survivors} other workers, SIGKILL after {kill_after} results; goal: 0 lost, "
+        f"0 duplicated, last result within {bound:.0f} s of the kill",
         flush=True,
     )
     done = []
     for n in range(1, runs + 1):
-        run = await crash_run(requests, kill_after, timeout_s)
+        run = await crash_run(requests, kill_after, timeout_s, survivors)
         done.append(run)
         print(run.line(n), flush=True)
     clean = sum(r.lost == 0 and r.duplicated == 0 for r in done)
@@ -136,5 +145,8 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--kill-after", type=int, default=40)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds after the kill")
+    parser.add_argument(
+        "--survivors", type=int, default=0, help="workers besides the killed one, from the start"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.runs, args.requests, args.kill_after, args.timeout))
+    asyncio.run(main(args.runs, args.requests, args.kill_after, args.timeout, args.survivors))

@@ -21,7 +21,7 @@ from streamrouter.config import Topics
 from streamrouter.events import DeadLetter, LLMRequest, LLMResult
 from streamrouter.kafka_security import KafkaSecurity, load_kafka_security
 
-__all__ = ["StreamClient", "bootstrap_servers", "records_up_to"]
+__all__ = ["StreamClient", "bootstrap_servers", "groupless_consumer", "records_up_to"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -144,6 +144,25 @@ class StreamClient:
             yield consumer
         finally:
             await consumer.stop()
+
+
+@asynccontextmanager
+async def groupless_consumer(broker_url: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer in no group (it commits nothing and causes no rebalance), with
+    the security settings of the environment; the caller assigns its partitions."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker_url),
+        enable_auto_commit=False,
+        # A broker holds an empty fetch this long (tansu always does); the callers wait
+        # for their reads, and aiokafka's default 500 ms doubled a hop's latency.
+        fetch_max_wait_ms=10,
+        **load_kafka_security().aiokafka_kwargs(),
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
 
 
 async def records_up_to(

@@ -6,12 +6,14 @@
     │   ├── UndecodableEventError   neither Avro single-object encoding nor JSON
     │   ├── UnknownSchemaError      Avro with a fingerprint we do not know
     │   └── InvalidRequestError     decoded, but breaks the request contract
-    ├── ModelCallError              one model call failed after the SDK's retries: fall back
+    ├── ModelCallError              one model call failed after its retries: fall back
     │   ├── RateLimitedError        429
     │   ├── OverloadedError         529
-    │   ├── ModelFailedError        5xx, timeout, connection error, 401/403/404: fall back
+    │   ├── ModelFailedError        5xx, connection error, 401/403/404: fall back
+    │   │   └── ModelTimeoutError   no answer in time: not retried, the next model at once
     │   └── RequestRejectedError    400/413/422: the request itself is at fault, no fallback
-    └── ModelsExhaustedError        every model in the chain failed: error result
+    └── ModelsExhaustedError        every model in the chain failed, or the chain's time
+                                    budget ran out (error type "timeout"): error result
 
 Library errors (anthropic, fastavro, pydantic) are translated at the edge with
 ``raise ... from exc`` so callers only ever handle these.
@@ -25,6 +27,7 @@ __all__ = [
     "InvalidRequestError",
     "ModelCallError",
     "ModelFailedError",
+    "ModelTimeoutError",
     "ModelsExhaustedError",
     "OverloadedError",
     "RateLimitedError",
@@ -64,7 +67,8 @@ class InvalidRequestError(InvalidEventError):
 
 
 class ModelCallError(StreamRouterError):
-    """A model call failed after the SDK's own retries; the fallback chain moves on.
+    """A model call failed after its retries (``streamrouter.llm.retry``); the fallback
+    chain moves on.
 
     ``outcome`` is the attempt outcome recorded in the result.
     """
@@ -89,6 +93,14 @@ class OverloadedError(ModelCallError):
 
 class ModelFailedError(ModelCallError):
     error_type = "model_failed"
+    outcome = "failed"
+
+
+class ModelTimeoutError(ModelFailedError):
+    """No answer within the attempt's timeout (or what the time budget had left). Never
+    retried on the same model: a silent model would hold the request for every try."""
+
+    error_type = "timeout"
     outcome = "failed"
 
 

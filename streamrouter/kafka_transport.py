@@ -18,8 +18,11 @@
 3. Fetch again what a stream skipped. Across a rebalance Faust's streams skip records
    of a previous consumer generation, neither processing nor acking them. When the
    record at a partition's committed offset is neither acked nor in flight while later
-   ones are acked, the partition is sought back to it, and commits wait for it; what is
-   still missing after ``REFETCH_GRACE_S``, such as a transaction marker, is a real gap.
+   ones are acked, the partition is sought back to it, and commits wait until it is
+   acked. Only an offset the broker says holds no record (a transaction marker) is
+   passed over: a group-less read from that offset (``has_record_at``) tells. Commits
+   never go past a record on a timer: a re-fetched record can wait in a stream buffer,
+   or behind a 30-second group join, for longer than any timer.
 4. An assignment's committed offsets are the broker's. Faust records the offsets of
    every commit it tries as committed, also one that failed because the group was
    rebalancing, and at an assignment it keeps that stale offset where the broker has
@@ -35,19 +38,22 @@ All override private hooks of faust-streaming 0.15 (pinned below 0.16).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import aiokafka
+from aiokafka import TopicPartition
 from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
+
+from streamrouter.client import groupless_consumer
 
 __all__ = [
     "InFlightSafeConsumer",
     "ReadOffsets",
     "StreamRouterTransport",
+    "has_record_at",
     "oldest_in_flight",
     "skipped_head",
 ]
@@ -69,9 +75,22 @@ def skipped_head(committed: int | None, acked: list[int], oldest: int | None) ->
     return oldest is None or oldest > committed
 
 
-# After seeking back to a skipped record, how long commits wait for it to be processed;
-# past that, the missing offset is taken for a real gap (a transaction marker).
-REFETCH_GRACE_S = 30.0
+async def has_record_at(broker_url: str, tp: TP, offset: int) -> bool:
+    """Whether ``offset`` of ``tp`` holds a record a consumer is given: not a transaction
+    marker (nor a record compaction removed). Waits until the partition reaches it."""
+    partition = TopicPartition(tp.topic, tp.partition)
+    async with groupless_consumer(broker_url) as consumer:
+        consumer.assign([partition])
+        consumer.seek(partition, offset)
+        while await consumer.position(partition) <= offset:
+            batch = await consumer.getmany(partition, timeout_ms=1000, max_records=1)
+            for record in batch.get(partition, ()):
+                return record.offset == offset
+        return False
+
+
+# How long one ``has_record_at`` may take before it is asked again.
+HEAD_CHECK_TIMEOUT_S = 30.0
 
 
 class ReadOffsets(dict[TP, int | None]):
@@ -93,7 +112,8 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self._abandoned: set[Message] = set()
         self._read_offset = ReadOffsets(self)
-        self._sought: dict[tuple[TP, int], float] = {}  # (tp, offset) -> when sought back
+        # (tp, offset) sought back to -> whether the broker holds a record there
+        self._sought: dict[tuple[TP, int], asyncio.Future[bool]] = {}
         self._seeking: set[asyncio.Future[None]] = set()
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
@@ -111,6 +131,7 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         return len(in_flight)
 
     async def seek_to_committed(self) -> Mapping[TP, int | None]:
+        self._sought.clear()  # a new assignment: what its streams skip is fetched again
         committed = await super().seek_to_committed()
         for tp, offset in committed.items():
             if offset is None:  # see the module doc, 4.
@@ -133,19 +154,35 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
             acked.extend(later)  # committable once the record in flight is acked
 
     def _still_fetching(self, tp: TP, offset: int | None) -> bool:
-        """Fetch ``offset`` again, the first time; true until that had time to work."""
-        sought_at = self._sought.get((tp, offset))
-        if sought_at is None and offset is not None:
+        """Whether commits must wait for ``offset``: true unless the broker says it holds
+        no record. The first time, seek back to it and ask."""
+        if offset is None:
+            return False
+        holds = self._sought.get((tp, offset))
+        if holds is None:
             self._fetch_again(tp, offset)
             return True
-        return sought_at is not None and time.monotonic() - sought_at < REFETCH_GRACE_S
+        if not holds.done():
+            return True
+        if holds.cancelled() or holds.exception() is not None:
+            self._sought.pop((tp, offset))  # ask again at the next commit
+            return True
+        return holds.result()
 
     def _fetch_again(self, tp: TP, offset: int) -> None:
         self.log.warning("%r: offset %d was skipped by its stream; fetching again", tp, offset)
-        self._sought[(tp, offset)] = time.monotonic()
+        self._sought[(tp, offset)] = asyncio.ensure_future(self._holds_record(tp, offset))
         seeking = asyncio.ensure_future(self.seek(tp, offset))
         self._seeking.add(seeking)
         seeking.add_done_callback(self._seeking.discard)
+
+    async def _holds_record(self, tp: TP, offset: int) -> bool:
+        broker = ";".join(str(url) for url in self.app.conf.broker_consumer)
+        try:
+            return await asyncio.wait_for(has_record_at(broker, tp, offset), HEAD_CHECK_TIMEOUT_S)
+        except Exception:
+            self.log.exception("%r: could not tell whether offset %d holds a record", tp, offset)
+            raise
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return TunedConsumerThread(self, loop=self.loop, beacon=self.beacon)

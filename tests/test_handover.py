@@ -37,15 +37,22 @@ def test_the_results_topic_is_read_from_the_oldest_record_asked_about(
     assert len(reads) == 3  # a new assignment reads again
 
 
-def test_a_failed_read_is_logged_and_counts_as_nothing_found(
+def test_a_failed_read_is_made_again_not_taken_for_nothing_found(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def broken(broker: str, topic: str, since_ms: int) -> set[str]:
-        raise ConnectionError("broker away")
+    answers: list[set[str] | Exception] = [ConnectionError("broker away"), {"x"}]
 
-    monkeypatch.setattr(handover, "result_ids_since", broken)
+    async def flaky(broker: str, topic: str, since_ms: int) -> set[str]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(handover, "result_ids_since", flaky)
+    monkeypatch.setattr(handover, "RETRY_PAUSE_S", 0.0)
     previous = FinishedByPreviousOwner("kafka://b:9092", "llm.results")
-    assert asyncio.run(previous.finished("x", timestamp_s=0.0)) is False
+    assert asyncio.run(previous.finished("x", timestamp_s=0.0)) is True  # not a second result
+    assert answers == []
 
 
 def test_a_read_an_assignment_overtook_is_done_again(monkeypatch: pytest.MonkeyPatch) -> None:

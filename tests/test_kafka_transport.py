@@ -1,21 +1,27 @@
 """The commit rule: never commit past a record still in flight (faust-streaming #606),
-nor past one a stopping worker left for redelivery."""
+nor past one a stopping worker left for redelivery, nor past one a stream skipped."""
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+import pytest
 from aiokafka import TopicPartition
 from faust.types import TP
 from intervaltree import IntervalTree
 
+from streamrouter.admin import TopicAdmin, TopicSpec
+from streamrouter.client import StreamClient
+from streamrouter.config import Topics
+from streamrouter.embedded.broker import embedded_broker
 from streamrouter.kafka_transport import (
-    REFETCH_GRACE_S,
     InFlightSafeConsumer,
     ReadOffsets,
+    has_record_at,
     oldest_in_flight,
     skipped_head,
 )
@@ -108,20 +114,67 @@ def test_a_head_record_neither_acked_nor_in_flight_was_skipped() -> None:
     assert not skipped_head(committed=None, acked=[3], oldest=None)  # nothing committed yet
 
 
-def test_commits_wait_for_a_skipped_head_record_while_it_is_fetched_again() -> None:
-    c = consumer(committed=118, acked=[119, 120], in_flight=[])
-    fetched: list[int] = []
+def asked(c: InFlightSafeConsumer) -> list[tuple[TP, int]]:
+    """Replace the seek and the broker read with a record of what was asked."""
+    seeks: list[tuple[TP, int]] = []
 
     def fetch_again(tp: TP, offset: int) -> None:
-        fetched.append(offset)
-        c._sought[(tp, offset)] = time.monotonic()
+        seeks.append((tp, offset))
+        c._sought[(tp, offset)] = asyncio.get_running_loop().create_future()
 
     c._fetch_again = fetch_again  # type: ignore[method-assign]  # no Kafka client here
+    return seeks
+
+
+async def test_commits_wait_for_a_skipped_head_record_the_broker_holds() -> None:
+    c = consumer(committed=118, acked=[119, 120], in_flight=[])
+    seeks = asked(c)
+    assert c._new_offset(TOPIC) is None  # sought back, the broker asked
+    assert c._new_offset(TOPIC) is None
+    assert seeks == [(TOPIC, 118)]
+    c._sought[(TOPIC, 118)].set_result(True)
+    # It holds a record: commits wait for it however long it takes to be processed (a
+    # stream buffer at real model latency, a 30 s group join): never past it on a timer.
+    assert c._new_offset(TOPIC) is None
+    c._acked[TOPIC].append(118)  # processed at last
+    assert c._new_offset(TOPIC) == 121
+
+
+async def test_an_offset_holding_no_record_is_passed_over() -> None:
+    c = consumer(committed=118, acked=[119, 120], in_flight=[])
+    asked(c)
+    assert c._new_offset(TOPIC) is None
+    c._sought[(TOPIC, 118)].set_result(False)  # a transaction marker
+    assert c._new_offset(TOPIC) == 121
+
+
+async def test_a_failed_broker_read_is_asked_again_and_commits_keep_waiting() -> None:
+    c = consumer(committed=118, acked=[119, 120], in_flight=[])
+    seeks = asked(c)
+    assert c._new_offset(TOPIC) is None
+    c._sought[(TOPIC, 118)].set_exception(TimeoutError())
     assert c._new_offset(TOPIC) is None
     assert c._new_offset(TOPIC) is None
-    assert fetched == [118]  # sought back once; commits wait
-    c._sought[(TOPIC, 118)] -= REFETCH_GRACE_S  # still missing after the grace period:
-    assert c._new_offset(TOPIC) == 121  # a real one-offset gap (a transaction marker)
+    assert seeks == [(TOPIC, 118), (TOPIC, 118)]
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    process, url = embedded_broker()
+    with process:
+        process.start(30)
+        yield url
+
+
+@pytest.mark.e2e
+async def test_the_broker_says_which_offsets_hold_records(broker_url: str) -> None:
+    async with TopicAdmin(broker_url) as admin:
+        await admin.create([TopicSpec("held", 1, 1)])
+    async with StreamClient(broker_url, Topics(prefix="x.")) as client:
+        for n in range(3):
+            await client.send_raw(b"k", b"v%d" % n, topic="held")
+    for offset in range(3):
+        assert await asyncio.wait_for(has_record_at(broker_url, TP("held", 0), offset), 30)
 
 
 async def test_a_partition_the_broker_has_no_committed_offset_for_has_none() -> None:
@@ -135,6 +188,8 @@ async def test_a_partition_the_broker_has_no_committed_offset_for_has_none() -> 
 
     c._thread = SimpleNamespace(seek_to_committed=broker_committed)
     c._read_offset = {}
+    c._sought[(TOPIC, 38)] = asyncio.get_running_loop().create_future()
     await c.perform_seek()
     assert c._committed_offset[TOPIC] is None  # else every new record below 40 is dropped
     assert c._committed_offset[OTHER] == 7
+    assert not c._sought  # what this assignment's streams skip is fetched again

@@ -29,6 +29,7 @@ from streamrouter.events import DeadLetter, FanInEvent, LLMResult, Record, WorkI
 from streamrouter.llm.client import ModelGateway, create_anthropic_client
 from streamrouter.llm.cooldown import Cooldowns
 from streamrouter.llm.pricing import PriceTable
+from streamrouter.llm.retry import RetryPolicy
 from streamrouter.pipeline.admit import SourceRecord, dead_letter
 from streamrouter.pipeline.context import PipelineContext
 from streamrouter.results import error_result
@@ -98,8 +99,10 @@ class Runtime:
     def ctx(self) -> PipelineContext:
         """Built on first use, inside the worker: the SDK client needs the API settings."""
         settings = self.settings
-        client = create_anthropic_client(
-            timeout_s=settings.model_timeout_s, max_retries=settings.model_max_retries
+        retry = RetryPolicy(
+            max_retries=settings.model_max_retries,
+            attempt_timeout_s=settings.model_timeout_s,
+            budget_s=settings.request_timeout_s,
         )
         return PipelineContext(
             policy=self.policy,
@@ -109,7 +112,12 @@ class Runtime:
                 settings.max_event_bytes,
                 settings.max_request_id_chars,
             ),
-            gateway=ModelGateway(client, self.prices, _cache_min_tokens(self.policy)),
+            gateway=ModelGateway(
+                create_anthropic_client(),
+                self.prices,
+                _cache_min_tokens(self.policy),
+                retry=retry,
+            ),
             cooldowns=Cooldowns(settings.cooldown_failures, settings.cooldown_s),
         )
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
-from streamrouter.client import bootstrap_servers, records_up_to
-from streamrouter.kafka_security import load_kafka_security
+from streamrouter.client import groupless_consumer, records_up_to
 
 __all__ = ["FinishedByPreviousOwner", "result_ids_since"]
 
@@ -25,21 +24,12 @@ log = logging.getLogger("streamrouter.agents")
 # Producers' clocks differ: read from a little before the record was written.
 CLOCK_SKEW_MS = 60_000
 READ_TIMEOUT_S = 30.0
-READ_FETCH_WAIT_MS = 10
+RETRY_PAUSE_S = 1.0
 
 
 async def result_ids_since(broker: str, topic: str, since_ms: int) -> set[str]:
     """The keys (request ids) of the records on ``topic`` written at or after ``since_ms``."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker),
-        enable_auto_commit=False,
-        # A broker holds an empty fetch this long (tansu always does), and the agents wait
-        # for this read: the default 500 ms doubled the latency of the first requests.
-        fetch_max_wait_ms=READ_FETCH_WAIT_MS,
-        **load_kafka_security().aiokafka_kwargs(),
-    )
-    await consumer.start()
-    try:
+    async with groupless_consumer(broker) as consumer:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not tps:
             return set()
@@ -53,8 +43,6 @@ async def result_ids_since(broker: str, topic: str, since_ms: int) -> set[str]:
         return {
             r.key.decode(errors="replace") async for r in records_up_to(consumer, ends) if r.key
         }
-    finally:
-        await consumer.stop()
 
 
 class FinishedByPreviousOwner:
@@ -64,8 +52,8 @@ class FinishedByPreviousOwner:
     (less the clock skew), and again only for a record older than that: every
     record an agent is handed after an assignment is at or after its committed offset,
     and only results published after such a record was written can be for it. A read
-    that fails or times out is logged and counts as done: the cost is a possible
-    second model call or result, where waiting would block the agents.
+    that fails or times out is logged and made again after a pause: the agents wait
+    (fail closed), since going on without it could repeat a paid call or a result.
     """
 
     def __init__(self, broker: str, results_topic: str) -> None:
@@ -100,10 +88,9 @@ class FinishedByPreviousOwner:
                 result_ids_since(self._broker, self._topic, since_ms), READ_TIMEOUT_S
             )
         except Exception:
-            log.exception(
-                "could not read %s since %d ms; going on without it", self._topic, since_ms
-            )
-            found = set()
+            log.exception("could not read %s since %d ms; trying again", self._topic, since_ms)
+            await asyncio.sleep(RETRY_PAUSE_S)
+            return
         if assignments != self._assignments:
             # Partitions came in during the read: their previous owners' last results may
             # be past the end offsets it took. Read again.

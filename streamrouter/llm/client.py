@@ -1,28 +1,34 @@
 """One model call through the real ``anthropic`` SDK, priced, with errors translated.
 
-The SDK does its own retries (``max_retries``, honouring ``retry-after``); what still
-fails after them is translated into :mod:`streamrouter.errors` so the fallback chain
-can decide. Structured output is asked for by forced tool use or, for models that
-reject it, by JSON-schema output; both come back as plain content-block dicts.
+The SDK client makes one HTTP attempt per ``create``; the gateway retries as
+:mod:`streamrouter.llm.retry` decides, within the deadline of the chain it is part of.
+What still fails is translated into :mod:`streamrouter.errors` so the fallback chain can
+decide. Structured output is asked for by forced tool use or, for models that reject it,
+by JSON-schema output; both come back as plain content-block dicts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anthropic
+from anthropic.types import Message
 
 from streamrouter.errors import (
     ModelCallError,
     ModelFailedError,
+    ModelTimeoutError,
     OverloadedError,
     RateLimitedError,
     RequestRejectedError,
 )
 from streamrouter.llm.pricing import PriceTable, TokenUsage, price_usage
+from streamrouter.llm.retry import Failure, RetryPolicy, retry_delay
 
 __all__ = ["ModelCall", "ModelGateway", "ModelReply", "create_anthropic_client"]
 
@@ -52,39 +58,39 @@ class ModelReply:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def create_anthropic_client(*, timeout_s: float, max_retries: int) -> anthropic.AsyncAnthropic:
+def create_anthropic_client() -> anthropic.AsyncAnthropic:
     """The SDK client; base URL and key come from ``ANTHROPIC_BASE_URL`` / ``ANTHROPIC_API_KEY``.
 
-    The SDK's own OpenTelemetry spans are off: streamrouter emits GenAI spans itself.
+    No SDK retries (the gateway's, see :mod:`streamrouter.llm.retry`) and no client-wide
+    timeout: each call gets its own. The SDK's own OpenTelemetry spans are off:
+    streamrouter emits GenAI spans itself.
     """
-    return anthropic.AsyncAnthropic(
-        timeout=timeout_s, max_retries=max_retries, open_telemetry=False
-    )
+    return anthropic.AsyncAnthropic(max_retries=0, open_telemetry=False)
 
 
 class ModelGateway:
-    """Calls one model and prices the reply. Holds the SDK client; owns nothing else."""
+    """Calls one model, with its retries, and prices the reply. Holds the SDK client;
+    owns nothing else."""
 
     def __init__(
         self,
         client: anthropic.AsyncAnthropic,
         prices: PriceTable,
         cache_min_tokens: int | None = None,
+        *,
+        retry: RetryPolicy,
     ) -> None:
         """``cache_min_tokens``: mark stable prefixes at least this long for prompt
         caching (None: never)."""
         self._client = client
         self._prices = prices
         self._cache_min_tokens = cache_min_tokens
+        self.retry = retry
 
-    async def call(self, model: str, call: ModelCall) -> ModelReply:
+    async def call(self, model: str, call: ModelCall, deadline: float) -> ModelReply:
+        """Ask ``model``; give up at ``deadline`` (``time.monotonic()`` seconds)."""
         started = time.perf_counter()
-        try:
-            message = await self._client.messages.create(
-                model=model, **_request_body(call, self._cache_min_tokens)
-            )
-        except anthropic.APIError as exc:
-            raise _translate(exc, model) from exc
+        message = await self._create(model, _request_body(call, self._cache_min_tokens), deadline)
         latency_ms = (time.perf_counter() - started) * 1000
         usage = TokenUsage(
             input_tokens=message.usage.input_tokens,
@@ -100,6 +106,34 @@ class ModelGateway:
             cost_usd=price_usage(self._prices.price_for(model), usage),
             latency_ms=latency_ms,
         )
+
+    async def _create(self, model: str, body: dict[str, Any], deadline: float) -> Message:
+        retries_taken = 0
+        while True:
+            time_left = deadline - time.monotonic()
+            try:
+                # The SDK's timeout bounds each read of the response, not the whole call:
+                # the outer one holds the deadline against a server that answers slowly.
+                async with asyncio.timeout(time_left):
+                    return await self._client.messages.create(
+                        model=model,
+                        **body,
+                        timeout=self.retry.attempt_timeout(time_left),
+                        # As the SDK's own retries would: tells the API this is a retry.
+                        extra_headers={"x-stainless-retry-count": str(retries_taken)},
+                    )
+            except (anthropic.APIError, TimeoutError) as exc:
+                delay = retry_delay(
+                    _failure(exc),
+                    retries_taken=retries_taken,
+                    max_retries=self.retry.max_retries,
+                    time_left_s=deadline - time.monotonic(),
+                    jitter=random.random(),
+                )
+                if delay is None:
+                    raise _translate(exc, model) from exc
+            await asyncio.sleep(delay)
+            retries_taken += 1
 
     async def close(self) -> None:
         await self._client.close()
@@ -128,8 +162,24 @@ def _prefix_tokens(call: ModelCall) -> int:
     return (len(call.system or "") + len(tools)) // 4
 
 
-def _translate(exc: anthropic.APIError, model: str) -> ModelCallError:
-    message = f"{model}: {type(exc).__name__}: {exc}"
+def _failure(exc: anthropic.APIError | TimeoutError) -> Failure:
+    if _timed_out(exc):
+        return Failure("timeout")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return Failure("connection")
+    if isinstance(exc, anthropic.APIStatusError):
+        return Failure("response", exc.status_code, exc.response.headers)
+    return Failure("response")  # an answer that is not a message: asking again won't help
+
+
+def _timed_out(exc: anthropic.APIError | TimeoutError) -> bool:
+    return isinstance(exc, anthropic.APITimeoutError | TimeoutError)
+
+
+def _translate(exc: anthropic.APIError | TimeoutError, model: str) -> ModelCallError:
+    message = f"{model}: {type(exc).__name__}: {str(exc) or 'the time budget ran out'}"
+    if _timed_out(exc):
+        return ModelTimeoutError(message, model=model)
     if isinstance(exc, anthropic.RateLimitError):
         return RateLimitedError(message, model=model)
     if isinstance(exc, anthropic.OverloadedError):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import anthropic
@@ -10,6 +12,7 @@ from anthropic.types import Message
 from streamrouter.errors import (
     ModelCallError,
     ModelFailedError,
+    ModelTimeoutError,
     OverloadedError,
     RateLimitedError,
     RequestRejectedError,
@@ -23,6 +26,7 @@ from streamrouter.llm.client import (
     create_anthropic_client,
 )
 from streamrouter.llm.pricing import PriceTable, TokenUsage
+from streamrouter.llm.retry import RetryPolicy
 
 TOOL = {
     "name": "submit_answer",
@@ -144,7 +148,8 @@ def status_error(cls: type[anthropic.APIStatusError], status: int) -> anthropic.
             status_error(anthropic.ServiceUnavailableError, 503), ModelFailedError, id="503"
         ),
         pytest.param(status_error(anthropic.GatewayTimeoutError, 504), ModelFailedError, id="504"),
-        pytest.param(anthropic.APITimeoutError(request=REQUEST), ModelFailedError, id="timeout"),
+        pytest.param(anthropic.APITimeoutError(request=REQUEST), ModelTimeoutError, id="timeout"),
+        pytest.param(TimeoutError(), ModelTimeoutError, id="deadline"),
         pytest.param(
             anthropic.APIConnectionError(request=REQUEST), ModelFailedError, id="connection"
         ),
@@ -157,7 +162,7 @@ def status_error(cls: type[anthropic.APIStatusError], status: int) -> anthropic.
         ),
     ],
 )
-def test_translate(exc: anthropic.APIError, expected: type[ModelCallError]) -> None:
+def test_translate(exc: anthropic.APIError | TimeoutError, expected: type[ModelCallError]) -> None:
     error = _translate(exc, "claude-opus-4-7")
     assert type(error) is expected
     assert error.model == "claude-opus-4-7"
@@ -171,9 +176,10 @@ def test_translate(exc: anthropic.APIError, expected: type[ModelCallError]) -> N
         (status_error(anthropic.OverloadedError, 529), "overloaded"),
         (status_error(anthropic.InternalServerError, 500), "failed"),
         (anthropic.APITimeoutError(request=REQUEST), "failed"),
+        (TimeoutError(), "failed"),
     ],
 )
-def test_translated_outcome(exc: anthropic.APIError, outcome: str) -> None:
+def test_translated_outcome(exc: anthropic.APIError | TimeoutError, outcome: str) -> None:
     assert _translate(exc, "m").outcome == outcome
 
 
@@ -217,25 +223,58 @@ def message(model: str | None, usage: dict[str, Any]) -> Message:
     )
 
 
+Outcome = Message | Exception
+
+
 class StubMessages:
-    def __init__(self, outcome: Message | Exception) -> None:
-        self.outcome = outcome
+    """Plays ``outcomes`` in turn (the last one repeats); an outcome of None never answers."""
+
+    def __init__(self, *outcomes: Outcome | None) -> None:
+        self.outcomes = list(outcomes)
         self.kwargs: list[dict[str, Any]] = []
 
     async def create(self, **kwargs: Any) -> Message:
         self.kwargs.append(kwargs)
-        if isinstance(self.outcome, Exception):
-            raise self.outcome
-        return self.outcome
+        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        if outcome is None:
+            await asyncio.sleep(3600)  # a server that trickles bytes: no read ever times out
+            raise AssertionError("the call was not cut at the deadline")
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    @property
+    def retry_counts(self) -> list[str]:
+        return [kw["extra_headers"]["x-stainless-retry-count"] for kw in self.kwargs]
 
 
 class StubClient:
-    def __init__(self, outcome: Message | Exception) -> None:
-        self.messages = StubMessages(outcome)
+    def __init__(self, *outcomes: Outcome | None) -> None:
+        self.messages = StubMessages(*outcomes)
         self.closed = 0
 
     async def close(self) -> None:
         self.closed += 1
+
+
+RETRY = RetryPolicy(max_retries=2, attempt_timeout_s=60.0, budget_s=90.0)
+
+
+def gateway_of(client: StubClient, retry: RetryPolicy = RETRY) -> ModelGateway:
+    return ModelGateway(client, PRICES, retry=retry)  # type: ignore[arg-type]
+
+
+def deadline_in(seconds: float) -> float:
+    return time.monotonic() + seconds
+
+
+def answer() -> Message:
+    return message("claude-haiku-4-5", {"input_tokens": 1, "output_tokens": 1})
+
+
+def overloaded(**headers: str) -> anthropic.APIStatusError:
+    response = httpx2.Response(529, request=REQUEST, headers=headers)
+    return anthropic.OverloadedError("overloaded", response=response, body=None)
 
 
 @pytest.mark.parametrize(
@@ -272,8 +311,7 @@ async def test_gateway_call_prices_the_reply(
     usage: dict[str, Any], tokens: TokenUsage, cost: float
 ) -> None:
     client = StubClient(message("claude-haiku-4-5-20251001", usage))
-    gateway = ModelGateway(client, PRICES)  # type: ignore[arg-type]
-    reply = await gateway.call("claude-haiku-4-5", call(system="sys"))
+    reply = await gateway_of(client).call("claude-haiku-4-5", call(system="sys"), deadline_in(90))
     assert isinstance(reply, ModelReply)
     assert reply.model == "claude-haiku-4-5-20251001"  # the model that answered
     assert reply.usage == tokens
@@ -282,9 +320,13 @@ async def test_gateway_call_prices_the_reply(
     assert reply.latency_ms >= 0
     assert reply.content[0]["type"] == "tool_use"
     assert reply.content[0]["input"] == {"answer": "42"}
-    assert client.messages.kwargs == [
-        {"model": "claude-haiku-4-5", **_request_body(call(system="sys"))}
-    ]
+    [sent] = client.messages.kwargs
+    assert sent.pop("timeout") == 60.0  # the attempt's timeout: the budget has 90 s left
+    assert sent == {
+        "model": "claude-haiku-4-5",
+        "extra_headers": {"x-stainless-retry-count": "0"},
+        **_request_body(call(system="sys")),
+    }
 
 
 @pytest.mark.parametrize(
@@ -292,33 +334,95 @@ async def test_gateway_call_prices_the_reply(
     [
         (status_error(anthropic.RateLimitError, 429), RateLimitedError),
         (status_error(anthropic.OverloadedError, 529), OverloadedError),
-        (anthropic.APITimeoutError(request=REQUEST), ModelFailedError),
+        (status_error(anthropic.BadRequestError, 400), RequestRejectedError),
+        (anthropic.APITimeoutError(request=REQUEST), ModelTimeoutError),
     ],
 )
 async def test_gateway_call_translates_sdk_errors(
     exc: anthropic.APIError, expected: type[ModelCallError]
 ) -> None:
-    gateway = ModelGateway(StubClient(exc), PRICES)  # type: ignore[arg-type]
+    retry = RetryPolicy(max_retries=0, attempt_timeout_s=60.0, budget_s=90.0)
     with pytest.raises(expected) as info:
-        await gateway.call("claude-haiku-4-5", call())
+        await gateway_of(StubClient(exc), retry).call("claude-haiku-4-5", call(), deadline_in(90))
     assert info.value.__cause__ is exc
     assert info.value.model == "claude-haiku-4-5"
 
 
+@pytest.mark.parametrize(
+    ("failure", "retried"),
+    [
+        (overloaded(**{"retry-after-ms": "5"}), True),
+        (status_error(anthropic.RateLimitError, 429), True),
+        (status_error(anthropic.InternalServerError, 500), True),
+        (anthropic.APIConnectionError(request=REQUEST), True),
+        (anthropic.APITimeoutError(request=REQUEST), False),
+        (status_error(anthropic.BadRequestError, 400), False),
+    ],
+)
+async def test_gateway_retries_what_the_retry_policy_allows(
+    failure: anthropic.APIError, retried: bool
+) -> None:
+    client = StubClient(failure, answer())
+    gateway = gateway_of(client)
+    if retried:
+        await gateway.call("claude-haiku-4-5", call(), deadline_in(90))
+        assert client.messages.retry_counts == ["0", "1"]
+    else:
+        with pytest.raises(ModelCallError):
+            await gateway.call("claude-haiku-4-5", call(), deadline_in(90))
+        assert client.messages.retry_counts == ["0"]
+
+
+async def test_gateway_gives_up_after_max_retries() -> None:
+    client = StubClient(overloaded(**{"retry-after-ms": "5"}))
+    with pytest.raises(OverloadedError):
+        await gateway_of(client).call("claude-haiku-4-5", call(), deadline_in(90))
+    assert client.messages.retry_counts == ["0", "1", "2"]
+
+
+async def test_gateway_waits_retry_after() -> None:
+    client = StubClient(overloaded(**{"retry-after": "0.2"}), answer())
+    started = time.monotonic()
+    await gateway_of(client).call("claude-haiku-4-5", call(), deadline_in(90))
+    assert time.monotonic() - started >= 0.2
+    assert len(client.messages.kwargs) == 2
+
+
+async def test_gateway_does_not_wait_past_the_deadline() -> None:
+    client = StubClient(overloaded(**{"retry-after": "30"}), answer())
+    started = time.monotonic()
+    with pytest.raises(OverloadedError):
+        await gateway_of(client).call("claude-haiku-4-5", call(), deadline_in(10))
+    assert time.monotonic() - started < 1
+    assert len(client.messages.kwargs) == 1
+
+
+async def test_an_attempt_gets_at_most_what_the_budget_has_left() -> None:
+    client = StubClient(answer())
+    await gateway_of(client).call("claude-haiku-4-5", call(), deadline_in(0.5))
+    assert 0.4 < client.messages.kwargs[0]["timeout"] <= 0.5
+
+
+async def test_a_call_that_never_ends_is_cut_at_the_deadline() -> None:
+    client = StubClient(None)
+    started = time.monotonic()
+    with pytest.raises(ModelTimeoutError):
+        await gateway_of(client).call("claude-haiku-4-5", call(), deadline_in(0.3))
+    assert 0.25 < time.monotonic() - started < 1.0
+    assert len(client.messages.kwargs) == 1  # a timeout is not retried
+
+
 async def test_gateway_close_closes_the_client() -> None:
-    client = StubClient(anthropic.APITimeoutError(request=REQUEST))
-    await ModelGateway(client, PRICES).close()  # type: ignore[arg-type]
+    client = StubClient(answer())
+    await gateway_of(client).close()
     assert client.closed == 1
 
 
-@pytest.mark.parametrize(("timeout_s", "max_retries"), [(5.0, 0), (60.0, 2)])
-def test_create_anthropic_client(
-    monkeypatch: pytest.MonkeyPatch, timeout_s: float, max_retries: int
-) -> None:
+def test_create_anthropic_client(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-    client = create_anthropic_client(timeout_s=timeout_s, max_retries=max_retries)
-    assert client.timeout == timeout_s
-    assert client.max_retries == max_retries
+    client = create_anthropic_client()
+    # The gateway retries (streamrouter.llm.retry): the SDK's retries would repeat timeouts.
+    assert client.max_retries == 0
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -8,14 +11,21 @@ from streamrouter.errors import (
     ModelCallError,
     ModelFailedError,
     ModelsExhaustedError,
+    ModelTimeoutError,
     OverloadedError,
     RateLimitedError,
     RequestRejectedError,
 )
 from streamrouter.llm.client import ModelCall, ModelReply
 from streamrouter.llm.cooldown import Cooldowns
-from streamrouter.llm.fallback import ChainExhaustedError, FailedCall, call_with_fallback
+from streamrouter.llm.fallback import (
+    ChainExhaustedError,
+    FailedCall,
+    call_with_fallback,
+    exhausted_error,
+)
 from streamrouter.llm.pricing import TokenUsage
+from streamrouter.llm.retry import RetryPolicy
 
 OPUS, SONNET, HAIKU = "claude-opus-4-7", "claude-sonnet-4-6", "claude-haiku-4-5"
 CHAIN = (OPUS, SONNET, HAIKU)
@@ -30,6 +40,7 @@ ERRORS: dict[str, Callable[[str], ModelCallError]] = {
     "529": lambda model: OverloadedError("overloaded", model=model),
     "500": lambda model: ModelFailedError("server error", model=model),
     "400": lambda model: RequestRejectedError("bad request", model=model),
+    "timeout": lambda model: ModelTimeoutError("no answer", model=model),
 }
 
 
@@ -55,12 +66,16 @@ def reply(model: str) -> ModelReply:
 class FakeGateway:
     """Fails each model with the scripted errors in turn ("429", "529", "500"), then answers."""
 
+    retry = RetryPolicy(max_retries=2, attempt_timeout_s=60.0, budget_s=90.0)
+
     def __init__(self, script: dict[str, list[str]] | None = None) -> None:
         self.script = {model: list(errors) for model, errors in (script or {}).items()}
         self.calls: list[tuple[str, ModelCall]] = []
+        self.deadlines: list[float] = []
 
-    async def call(self, model: str, call: ModelCall) -> ModelReply:
+    async def call(self, model: str, call: ModelCall, deadline: float) -> ModelReply:
         self.calls.append((model, call))
+        self.deadlines.append(deadline)
         errors = self.script.get(model, [])
         if errors:
             code = errors.pop(0) if len(errors) > 1 else errors[0]  # the last one repeats
@@ -236,7 +251,9 @@ async def test_empty_chain_raises() -> None:
 
 async def test_unexpected_errors_are_not_swallowed() -> None:
     class Broken:
-        async def call(self, model: str, call: ModelCall) -> ModelReply:
+        retry = FakeGateway.retry
+
+        async def call(self, model: str, call: ModelCall, deadline: float) -> ModelReply:
             raise RuntimeError("bug")
 
     breakers, _ = cooldowns(threshold=1)
@@ -256,3 +273,99 @@ async def test_a_rejected_request_stops_the_chain_without_cooldown() -> None:
     assert caught.value.error_type == "request_rejected"
     assert [f.error.outcome for f in caught.value.failures] == ["failed"]
     assert breaker.available(OPUS)
+
+
+# The time budget
+
+
+class SilentGateway(FakeGateway):
+    """The models in ``silent`` say nothing until the deadline, then time out."""
+
+    def __init__(
+        self, silent: set[str], budget_s: float, script: dict[str, list[str]] | None = None
+    ) -> None:
+        super().__init__(script)
+        self.silent = silent
+        self.retry = replace(FakeGateway.retry, budget_s=budget_s)
+
+    async def call(self, model: str, call: ModelCall, deadline: float) -> ModelReply:
+        if model not in self.silent:
+            return await super().call(model, call, deadline)
+        self.calls.append((model, call))
+        await asyncio.sleep(deadline - time.monotonic())
+        raise ModelTimeoutError("no answer", model=model)
+
+
+async def test_every_call_of_the_chain_shares_one_deadline() -> None:
+    gateway = FakeGateway({OPUS: ["timeout"], SONNET: ["500"]})
+    breakers, _ = cooldowns()
+    started = time.monotonic()
+    await call_with_fallback(gateway, breakers, CHAIN, CALL)
+    assert len(set(gateway.deadlines)) == 1
+    assert gateway.deadlines[0] == pytest.approx(started + 90.0, abs=0.5)
+
+
+async def test_a_timeout_with_budget_left_falls_back() -> None:
+    gateway = FakeGateway({OPUS: ["timeout"]})
+    breakers, _ = cooldowns(threshold=1)
+    result = await call_with_fallback(gateway, breakers, CHAIN, CALL)
+    assert result.reply.model == SONNET
+    assert result.fallback_used is True
+    assert [(f.model, f.error.error_type, f.error.outcome) for f in result.failures] == [
+        (OPUS, "timeout", "failed")
+    ]
+    assert breakers.state(OPUS) == "open"  # a timeout counts as a failure for the breaker
+
+
+async def test_timeouts_with_budget_left_exhaust_the_chain_as_before() -> None:
+    gateway = FakeGateway({model: ["timeout"] for model in CHAIN})
+    breakers, _ = cooldowns()
+    with pytest.raises(ChainExhaustedError) as info:
+        await call_with_fallback(gateway, breakers, CHAIN, CALL)
+    assert info.value.error_type == "models_exhausted"
+    assert gateway.models == list(CHAIN)
+
+
+async def test_a_chain_that_runs_out_of_budget_ends_in_a_timeout() -> None:
+    gateway = SilentGateway({OPUS}, budget_s=0.2)
+    breakers, _ = cooldowns(threshold=1)
+    started = time.monotonic()
+    with pytest.raises(ChainExhaustedError) as info:
+        await call_with_fallback(gateway, breakers, CHAIN, CALL)
+    assert 0.2 <= time.monotonic() - started < 1.0
+    error = info.value
+    assert isinstance(error, ModelsExhaustedError)
+    assert error.error_type == "timeout"
+    assert "within the 0.2 s time budget" in str(error)
+    assert gateway.models == [OPUS]  # no model is started after the budget ran out
+    assert [(f.model, f.error.outcome) for f in error.failures] == [(OPUS, "failed")]
+    assert breakers.state(OPUS) == "open"
+
+
+async def test_a_silent_fallback_ends_the_chain_at_the_budget() -> None:
+    gateway = SilentGateway({SONNET}, budget_s=0.2, script={OPUS: ["timeout"]})
+    breakers, _ = cooldowns()
+    with pytest.raises(ChainExhaustedError) as info:
+        await call_with_fallback(gateway, breakers, CHAIN, CALL)
+    assert info.value.error_type == "timeout"
+    assert gateway.models == [OPUS, SONNET]
+
+
+@pytest.mark.parametrize(
+    ("spent_budget_s", "error_type", "head"),
+    [
+        (None, "models_exhausted", f"no model of {list(CHAIN)} answered; "),
+        (90.0, "timeout", f"no model of {list(CHAIN)} answered within the 90 s time budget; "),
+    ],
+)
+def test_exhausted_error(spent_budget_s: float | None, error_type: str, head: str) -> None:
+    failures = (
+        FailedCall(OPUS, ERRORS["timeout"](OPUS)),
+        FailedCall(SONNET, ERRORS["529"](SONNET)),
+    )
+    error = exhausted_error(CHAIN, failures, [HAIKU], spent_budget_s)
+    assert error.error_type == error_type
+    assert error.failures == failures
+    assert str(error) == (
+        f"{head}tried: {OPUS} (timeout), {SONNET} (overloaded); cooling down: ['{HAIKU}']"
+    )

@@ -1,0 +1,86 @@
+"""A worker SIGKILLed in a backlog at production consumer timings (session and rebalance
+timeout 60 s, heartbeat 3 s: the defaults), with a second worker that survives it and a
+new one started after the kill. The survivor is handed the dead worker's partitions in
+the middle of its own backlog, once the group has waited out the dead member: a
+rebalance of a busy worker, with group joins of tens of seconds.
+
+The CI variant of ``bench/crash_backlog.py`` (which repeats it and prints the figures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streamrouter.client import StreamClient
+from streamrouter.config import Settings
+
+from .conftest import TOPICS, Follower, Outcome, new_request, send_all, start_stack
+
+pytestmark = [pytest.mark.faults, pytest.mark.e2e]
+
+DEFAULTS = Settings()
+PRODUCTION_TIMINGS = {
+    "STREAMROUTER_KAFKA_SESSION_TIMEOUT_S": str(DEFAULTS.kafka_session_timeout_s),
+    "STREAMROUTER_KAFKA_REBALANCE_TIMEOUT_S": str(DEFAULTS.kafka_rebalance_timeout_s),
+    "STREAMROUTER_KAFKA_HEARTBEAT_S": str(DEFAULTS.kafka_heartbeat_s),
+}
+SCENARIO = """
+latency_ms: 300
+rules:
+  - match: "FAULT-BACKLOG"
+    confidence: 0.95
+"""
+REQUESTS = 200
+KILL_AFTER = 30
+# The goal: the last result within the session timeout + 60 s of the kill.
+RECOVERY_BOUND_S = DEFAULTS.kafka_session_timeout_s + 60
+SETTLE_S = 5.0
+WORKER_START_S = 180.0  # a join at these timings takes up to a rebalance timeout, twice
+
+
+async def run_backlog_crash(directory: Path) -> Outcome:
+    stack = await asyncio.to_thread(start_stack, directory, SCENARIO, **PRODUCTION_TIMINGS)
+    try:
+        await asyncio.to_thread(stack.start_worker, WORKER_START_S)  # the survivor
+        async with StreamClient(stack.broker_url, TOPICS) as client, Follower(client) as follower:
+            tag = f"backlog-{uuid.uuid4().hex[:6]}"
+            requests = [
+                new_request("FAULT-BACKLOG", f"{tag}-{n}", task_type="summarize")
+                for n in range(REQUESTS)
+            ]
+            sent = await send_all(client, requests)
+            await follower.wait_for(lambda: len(follower.results) >= KILL_AFTER, 120, "results")
+            killed_at = time.time()
+            await asyncio.to_thread(stack.workers[0].kill)
+            await asyncio.to_thread(stack.start_worker, WORKER_START_S)
+            await follower.settle(sent, RECOVERY_BOUND_S + 60, SETTLE_S)
+            return Outcome.capture(stack, follower, sent, killed_at=killed_at)
+    finally:
+        await asyncio.to_thread(stack.stop)
+
+
+@pytest.fixture(scope="module")
+def backlog_crash(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    return asyncio.run(run_backlog_crash(tmp_path_factory.mktemp("backlog-crash")))
+
+
+def test_a_backlog_crash_leaves_every_request_with_exactly_one_result(
+    backlog_crash: Outcome,
+) -> None:
+    assert backlog_crash.exactly_once_problems() == {}
+
+
+def test_the_last_result_comes_within_the_session_timeout_and_a_minute_of_the_kill(
+    backlog_crash: Outcome,
+) -> None:
+    last = max(backlog_crash.seen_at.values())
+    assert last - backlog_crash.notes["killed_at"] <= RECOVERY_BOUND_S
+
+
+def test_no_finished_request_is_sent_to_a_model_again(backlog_crash: Outcome) -> None:
+    assert backlog_crash.calls_after_finish() == {}
