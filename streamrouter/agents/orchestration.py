@@ -47,7 +47,7 @@ class OrchestrationAgents(AgentGroup):
             # re-send what is not finished (tier agents skip what is).
             await self._fan_out(stored.parent, skip=stored)
             return
-        parent = await plan(work, self.rt.ctx, utcnow())
+        parent = await plan(work, self.rt.ctx, utcnow)
         if isinstance(parent, LLMResult):
             await self.finish(work, parent)
             return
@@ -89,7 +89,7 @@ class OrchestrationAgents(AgentGroup):
         parent = decode(record.value, WorkItem)
         if await self.finished(record, parent.request.request_id):
             return
-        result = await synthesize(parent, self.rt.ctx, utcnow())
+        result = await synthesize(parent, self.rt.ctx, utcnow)
         await self.finish(parent, result)
 
     async def tick_overdue(self) -> None:

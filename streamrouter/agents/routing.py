@@ -169,7 +169,7 @@ class RoutingAgents(AgentGroup):
         work = decode(record.value, WorkItem)
         if await self._work_finished(record, work):
             return  # redelivered after it was finished: do not call a model again
-        outcome = await answer(work, self.rt.ctx, utcnow())
+        outcome = await answer(work, self.rt.ctx, utcnow)
         if isinstance(outcome, WorkItem):
             last = outcome.attempts[-1]
             tracing.record_event(

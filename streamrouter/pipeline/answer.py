@@ -7,6 +7,7 @@ every model of the tier's fallback chain fails, the request ends in an error res
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from streamrouter.events import Escalation, LLMResult, WorkItem
@@ -32,8 +33,11 @@ from streamrouter.routing.escalation import escalate_if_unsure
 __all__ = ["answer", "judge_reply"]
 
 
-async def answer(work: WorkItem, ctx: PipelineContext, now: datetime) -> WorkItem | LLMResult:
-    """Return the work item for the next tier (escalation) or the final result."""
+async def answer(
+    work: WorkItem, ctx: PipelineContext, clock: Callable[[], datetime]
+) -> WorkItem | LLMResult:
+    """Return the work item for the next tier (escalation) or the final result, completed
+    at ``clock()`` once the model has answered."""
     assert work.tier is not None, "answer() needs a routed work item"
     tier = ctx.policy.tier(work.tier)
     call = answer_call(work.request, work.escalation, tier.structured_output)
@@ -50,7 +54,7 @@ async def answer(work: WorkItem, ctx: PipelineContext, now: datetime) -> WorkIte
         failed = work.model_copy(
             update={"attempts": [*work.attempts, *attempts_for_failures(tier.name, exc.failures)]}
         )
-        return error_result(failed, error_type=exc.error_type, message=str(exc), now=now)
+        return error_result(failed, error_type=exc.error_type, message=str(exc), now=clock())
 
     reply = outcome.reply
     parsed = parse_answer(reply.content)
@@ -81,7 +85,7 @@ async def answer(work: WorkItem, ctx: PipelineContext, now: datetime) -> WorkIte
         answer=parsed.answer,
         confidence=confidence,
         fallback_used=outcome.fallback_used,
-        now=now,
+        now=clock(),
     )
 
 

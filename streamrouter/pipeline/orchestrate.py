@@ -9,6 +9,7 @@ subtasks' included, roll up into the parent's attempts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,9 @@ from streamrouter.routing.plan import PlannedSubtask, PlanOutputError, bound_pla
 __all__ = ["plan", "subtask_items", "synthesize"]
 
 
-async def plan(work: WorkItem, ctx: PipelineContext, now: datetime) -> WorkItem | LLMResult:
+async def plan(
+    work: WorkItem, ctx: PipelineContext, clock: Callable[[], datetime]
+) -> WorkItem | LLMResult:
     """The parent with its plan and the planner's attempts, or an error result."""
     policy = ctx.policy
     tier = policy.tier(cap_tier(policy.top.name, work.max_tier, policy.tier_names))
@@ -34,7 +37,7 @@ async def plan(work: WorkItem, ctx: PipelineContext, now: datetime) -> WorkItem 
         outcome = await call_with_fallback(ctx.gateway, ctx.cooldowns, tier.chain, call)
     except ChainExhaustedError as exc:
         failed = _with_attempts(work, attempts_for_failures(tier.name, exc.failures))
-        return error_result(failed, error_type=exc.error_type, message=str(exc), now=now)
+        return error_result(failed, error_type=exc.error_type, message=str(exc), now=clock())
     attempts = [
         *attempts_for_failures(tier.name, outcome.failures),
         attempt_for_reply(tier.name, outcome.reply, "planned"),
@@ -85,7 +88,9 @@ def subtask_items(parent: WorkItem, now: datetime) -> list[WorkItem]:
     ]
 
 
-async def synthesize(parent: WorkItem, ctx: PipelineContext, now: datetime) -> LLMResult:
+async def synthesize(
+    parent: WorkItem, ctx: PipelineContext, clock: Callable[[], datetime]
+) -> LLMResult:
     policy = ctx.policy
     tier = policy.tier(cap_tier(policy.top.name, parent.max_tier, policy.tier_names))
     call = synthesis_call(parent, tier.structured_output)
@@ -95,7 +100,7 @@ async def synthesize(parent: WorkItem, ctx: PipelineContext, now: datetime) -> L
     except ChainExhaustedError as exc:
         failed = _with_attempts(parent, attempts_for_failures(tier.name, exc.failures))
         failed = failed.model_copy(update={"route": route})
-        return error_result(failed, error_type=exc.error_type, message=str(exc), now=now)
+        return error_result(failed, error_type=exc.error_type, message=str(exc), now=clock())
     parsed = parse_answer(outcome.reply.content)
     confidence = parsed.self_confidence if parsed.self_confidence is not None else 0.5
     done = _with_attempts(
@@ -114,7 +119,7 @@ async def synthesize(parent: WorkItem, ctx: PipelineContext, now: datetime) -> L
         # Any call of the plan (planner, subtasks) that had to fall back lowers quality.
         fallback_used=outcome.fallback_used
         or any(a.outcome in FAILED_OUTCOMES for a in parent.attempts),
-        now=now,
+        now=clock(),
     )
 
 

@@ -107,6 +107,8 @@ async def test_a_silent_first_model_is_answered_by_the_fallback(
         (OPUS, "failed"),
         (SONNET, "answered"),
     ]
-    (first, opus_at), (second, _) = call_starts(stack, request.request_id)
+    (first, opus_at), (second, sonnet_at) = call_starts(stack, request.request_id)
     assert (first, second) == (OPUS, SONNET)
     assert MODEL_TIMEOUT_S - 0.5 < received - opus_at < MODEL_TIMEOUT_S + SLACK_S
+    # Completed when the fallback had answered, not when the tier took the request.
+    assert result.completed_at.timestamp() >= sonnet_at
