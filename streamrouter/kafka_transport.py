@@ -131,6 +131,8 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         return len(in_flight)
 
     async def seek_to_committed(self) -> Mapping[TP, int | None]:
+        for asking in self._sought.values():
+            asking.cancel()
         self._sought.clear()  # a new assignment: what its streams skip is fetched again
         committed = await super().seek_to_committed()
         for tp, offset in committed.items():
@@ -165,16 +167,19 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         if not holds.done():
             return True
         if holds.cancelled() or holds.exception() is not None:
-            self._sought.pop((tp, offset))  # ask again at the next commit
+            self._ask_broker(tp, offset)  # again; the seek is not repeated
             return True
         return holds.result()
 
     def _fetch_again(self, tp: TP, offset: int) -> None:
         self.log.warning("%r: offset %d was skipped by its stream; fetching again", tp, offset)
-        self._sought[(tp, offset)] = asyncio.ensure_future(self._holds_record(tp, offset))
+        self._ask_broker(tp, offset)
         seeking = asyncio.ensure_future(self.seek(tp, offset))
         self._seeking.add(seeking)
         seeking.add_done_callback(self._seeking.discard)
+
+    def _ask_broker(self, tp: TP, offset: int) -> None:
+        self._sought[(tp, offset)] = asyncio.ensure_future(self._holds_record(tp, offset))
 
     async def _holds_record(self, tp: TP, offset: int) -> bool:
         broker = ";".join(str(url) for url in self.app.conf.broker_consumer)
