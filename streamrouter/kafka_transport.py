@@ -176,7 +176,13 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         self._ask_broker(tp, offset)
         seeking = asyncio.ensure_future(self.seek(tp, offset))
         self._seeking.add(seeking)
-        seeking.add_done_callback(self._seeking.discard)
+        seeking.add_done_callback(self._sought_back)
+
+    def _sought_back(self, seeking: asyncio.Future[None]) -> None:
+        self._seeking.discard(seeking)
+        if not seeking.cancelled() and (exc := seeking.exception()) is not None:
+            # The partition was revoked meanwhile: its next owner reads from the commit.
+            self.log.info("seeking back failed: %r", exc)
 
     def _ask_broker(self, tp: TP, offset: int) -> None:
         self._sought[(tp, offset)] = asyncio.ensure_future(self._holds_record(tp, offset))
