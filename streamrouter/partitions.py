@@ -48,16 +48,16 @@ def partitions_to_use(configured: int, requests: str, existing: Mapping[str, int
     wrong = {name: n for name, n in existing.items() if n != count}
     if not wrong:
         return count
-    listed = ", ".join(f"{name} ({n})" for name, n in sorted(wrong.items()))
+    listed = ", ".join(f"{name} ({n} partitions)" for name, n in sorted(wrong.items()))
     if requests in existing:
+        wanted = f"the {count} partitions of {requests}"
         fix = f"delete them (the worker recreates them with {count})"
-        origin = f"the {count} of {requests}"
     else:
+        wanted = f"STREAMROUTER_PARTITIONS={count} partitions"
         fix = "set STREAMROUTER_PARTITIONS to theirs, or delete them"
-        origin = f"STREAMROUTER_PARTITIONS={count}"
     raise PartitionMismatchError(
-        f"topics {listed} do not have {origin} partitions, and a request's events and "
-        f"its ledger entry must share a partition number: {fix}"
+        f"topics {listed} do not have {wanted}; a request's events and its ledger entry "
+        f"must share a partition number: {fix}"
     )
 
 
