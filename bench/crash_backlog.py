@@ -42,6 +42,7 @@ rules:
     confidence: 0.95
 """
 DEFAULTS = Settings()
+RECOVERY_BOUND_S = DEFAULTS.kafka_session_timeout_s + 60  # the goal, from the kill
 # What a worker started with no settings gets (the embedded stack's default is dev
 # timings): consumer-group timeouts, partitions, model timeout, topic check.
 PRODUCTION_ENV = {
@@ -102,10 +103,11 @@ async def crash_run(requests: int, kill_after: int, timeout_s: float, survivors:
             last = max(reader.seen_at.values(), default=killed_at)
             await asyncio.sleep(5)  # time for a duplicate to show up
             calls = calls_per_request(running.sim_url, tag)
-            if not wanted <= reader.results.keys():
+            late = last - killed_at > RECOVERY_BOUND_S
+            if late or not wanted <= reader.results.keys():
                 kept = Path(tempfile.mkdtemp(prefix=f"{tag}-logs-"))
                 shutil.copytree(running.log_dir, kept, dirs_exist_ok=True)
-                print(f"lost requests: the stack's logs are in {kept}", flush=True)
+                print(f"lost or late: the stack's logs are in {kept}", flush=True)
         finally:
             await sending.stop()
             await reader.stop()
@@ -119,7 +121,7 @@ async def crash_run(requests: int, kill_after: int, timeout_s: float, survivors:
 
 
 async def main(runs: int, requests: int, kill_after: int, timeout_s: float, survivors: int) -> None:
-    bound = DEFAULTS.kafka_session_timeout_s + 60
+    bound = RECOVERY_BOUND_S
     print(
         f"{runs} runs: {requests} requests published at once, {LATENCY_MS} ms model calls, "
         f"{survivors} other workers, SIGKILL after {kill_after} results; goal: 0 lost, "

@@ -21,7 +21,13 @@ from streamrouter.config import Topics
 from streamrouter.events import DeadLetter, LLMRequest, LLMResult
 from streamrouter.kafka_security import KafkaSecurity, load_kafka_security
 
-__all__ = ["StreamClient", "bootstrap_servers", "groupless_consumer", "records_up_to"]
+__all__ = [
+    "StreamClient",
+    "bootstrap_servers",
+    "groupless_consumer",
+    "records_up_to",
+    "wait_for_partitions",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -54,7 +60,7 @@ class StreamClient:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self._servers, acks="all", **self._security
             )
-            await producer.start()
+            await _started(producer)
             self._producer = producer
 
     async def stop(self) -> None:
@@ -133,9 +139,9 @@ class StreamClient:
             auto_offset_reset="earliest" if from_beginning else "latest",
             **self._security,
         )
-        await consumer.start()
+        await _started(consumer)
         try:
-            partitions = await _wait_for_partitions(consumer, topic)
+            partitions = await wait_for_partitions(consumer, topic)
             consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
             if from_beginning:
                 await consumer.seek_to_beginning()
@@ -176,7 +182,17 @@ async def records_up_to(
                 yield record
 
 
-async def _wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+async def _started(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+    """``client.start()``; stopped again when that fails (a broker that cannot be
+    reached), so that it leaves no connection and no "Unclosed" warning behind."""
+    try:
+        await client.start()
+    except BaseException:
+        await client.stop()
+        raise
+
+
+async def wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     """The topic's partitions; it may not exist until the worker has declared it.
 
     Asked of fresh metadata each time: ``partitions_for_topic`` answers from the

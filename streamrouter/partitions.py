@@ -51,7 +51,9 @@ def partitions_to_use(configured: int, requests: str, existing: Mapping[str, int
     listed = ", ".join(f"{name} ({n} partitions)" for name, n in sorted(wrong.items()))
     if requests in existing:
         wanted = f"the {count} partitions of {requests}"
-        fix = f"delete them (the worker recreates them with {count})"
+        fix = f"delete them (recreated with {count}; a deleted changelog loses its table)"
+        if len(set(wrong.values())) == 1:
+            fix += f", or recreate {requests} with {next(iter(wrong.values()))}"
     else:
         wanted = f"STREAMROUTER_PARTITIONS={count} partitions"
         fix = "set STREAMROUTER_PARTITIONS to theirs, or delete them"

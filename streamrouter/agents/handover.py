@@ -15,7 +15,7 @@ import logging
 
 from aiokafka import TopicPartition
 
-from streamrouter.client import groupless_consumer, records_up_to
+from streamrouter.client import groupless_consumer, records_up_to, wait_for_partitions
 
 __all__ = ["FinishedByPreviousOwner", "result_ids_since"]
 
@@ -30,9 +30,8 @@ RETRY_PAUSE_S = 1.0
 async def result_ids_since(broker: str, topic: str, since_ms: int) -> set[str]:
     """The keys (request ids) of the records on ``topic`` written at or after ``since_ms``."""
     async with groupless_consumer(broker) as consumer:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not tps:
-            return set()
+        # Fresh metadata, and a topic not there yet is waited for, not taken for empty.
+        tps = [TopicPartition(topic, p) for p in await wait_for_partitions(consumer, topic)]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
         starts = await consumer.offsets_for_times({tp: since_ms for tp in tps})

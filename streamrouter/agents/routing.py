@@ -74,8 +74,8 @@ class RoutingAgents(AgentGroup):
         if state is not None and state.partitions != settings.partitions:
             raise ConfigError(
                 f"topic {name} has {state.partitions} partitions but this worker runs "
-                f"with {settings.partitions} (the topic was created after it started): "
-                "restart the worker to adopt its count"
+                f"with {settings.partitions} (the topic was created after it started); "
+                "`streamrouter topics check` shows which topics differ"
             )
 
     def _restore_topics(self, app: faust.App) -> Callable[[], Awaitable[None]]:

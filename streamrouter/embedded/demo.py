@@ -163,6 +163,11 @@ async def run_watched(stack: EmbeddedStack, work: Coroutine[Any, Any, None]) -> 
         await asyncio.gather(task, watcher, return_exceptions=True)
     if not watcher.cancelled():
         raise ProcessDiedError(*watcher.result())
+    if not task.cancelled() and (failure := task.exception()) is not None:
+        # A process that died can fail the work (a broker gone) before the watch sees it.
+        await asyncio.sleep(POLL_S)
+        if (dead := stack.dead()) is not None:
+            raise ProcessDiedError(*dead) from failure
     task.result()
 
 

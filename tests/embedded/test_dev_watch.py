@@ -107,6 +107,25 @@ async def test_run_watched_returns_or_raises_what_the_work_does(tmp_path: Path) 
         stack.stop()
 
 
+async def test_work_that_fails_because_a_process_died_names_the_process(
+    tmp_path: Path,
+) -> None:
+    # The broker dies and the client fails at once, before the watch has polled.
+    crashing = ManagedProcess("broker", [sys.executable, "-c", CRASH_AFTER_READY], ready="ready")
+    stack = stack_of(tmp_path, crashing)
+
+    async def client_fails() -> None:
+        await asyncio.to_thread(crashing.wait, 30)
+        raise ConnectionError("broker gone")
+
+    try:
+        with pytest.raises(ProcessDiedError, match="broker exited with code 3") as raised:
+            await run_watched(stack, client_fails())
+        assert isinstance(raised.value.__cause__, ConnectionError)
+    finally:
+        stack.stop()
+
+
 @pytest.mark.e2e
 def test_dev_serve_exits_when_its_worker_dies(tmp_path: Path) -> None:
     dev = ManagedProcess(
