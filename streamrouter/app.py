@@ -107,6 +107,12 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
         broker=settings.broker,
         broker_credentials=load_kafka_security().faust_credentials(),
         store="memory://",
+        # The check guards RocksDB files against topics whose data was removed. The
+        # tables here live in memory and are rebuilt from their changelogs; on tansu a
+        # standby had read two records past the highwater the broker gave after the
+        # active owner's SIGKILL, and the check crashed that healthy worker (a second
+        # rebalance: 30 s more recovery, docs/hardening.md).
+        recovery_consistency_check=False,
         datadir=str(settings.data_dir),
         web_port=settings.web_port,
         topic_partitions=settings.partitions,
