@@ -20,7 +20,8 @@ Settings read here, besides the service's (``STREAMROUTER_*``):
     STREAMROUTER_DLQ_RETENTION_MS      retention.ms of the dead-letter topic (default: broker's)
 
 Deciding what to create and whether a topic matches is pure (``plan_topics``,
-``compare_topic``); ``TopicAdmin`` is the thin aiokafka shell around it.
+``compare_topic``); ``TopicAdmin`` is the thin aiokafka shell around it, and
+``streamrouter.commands.topics`` the command.
 """
 
 from __future__ import annotations
@@ -29,14 +30,11 @@ import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import click
-import faust
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError, for_code
-from faust.cli import AppCommand, argument, option
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -44,6 +42,10 @@ from streamrouter.client import bootstrap_servers
 from streamrouter.config import Policy, Settings
 from streamrouter.errors import ConfigError
 from streamrouter.kafka_security import KafkaSecurity, load_kafka_security
+from streamrouter.topics import changelog_topics
+
+if TYPE_CHECKING:
+    import faust
 
 __all__ = [
     "TopicAdmin",
@@ -55,10 +57,10 @@ __all__ = [
     "compare_topic",
     "create_topics",
     "faust_topics",
+    "faust_topics_for",
     "format_reports",
     "load_topic_settings",
     "plan_topics",
-    "register_topic_commands",
 ]
 
 RETENTION = "retention.ms"
@@ -167,11 +169,25 @@ def faust_topics(app: faust.App, replication_factor: int) -> list[TopicSpec]:
                 owner="faust",
             )
         )
-    # faust.assignor.leader_assignor names it so; Faust declares it with one partition.
-    specs.append(
-        TopicSpec(f"{app.conf.id}-__assignor-__leader", 1, replication_factor, owner="faust")
-    )
+    specs.append(_leader_topic(app.conf.id, replication_factor))
     return specs
+
+
+def faust_topics_for(settings: Settings, replication_factor: int) -> list[TopicSpec]:
+    """``faust_topics`` of the service's app (``create_app(settings, ...)``), without
+    building it (and importing the worker's stack): the changelogs of its tables
+    (``topics.TABLES``, with the service's partitions) and the leader topic."""
+    specs = [
+        TopicSpec(name, settings.partitions, replication_factor, {CLEANUP: "compact"}, "faust")
+        for name in changelog_topics(settings)
+    ]
+    specs.append(_leader_topic(settings.app_id, replication_factor))
+    return specs
+
+
+def _leader_topic(app_id: str, replication_factor: int) -> TopicSpec:
+    # faust.assignor.leader_assignor names it so; Faust declares it with one partition.
+    return TopicSpec(f"{app_id}-__assignor-__leader", 1, replication_factor, owner="faust")
 
 
 def compare_topic(spec: TopicSpec, state: TopicState | None, created: bool = False) -> TopicReport:
@@ -377,46 +393,3 @@ def _have_want(have: int | None, want: int) -> str:
 
 def _configs(configs: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in configs.items())
-
-
-def register_topic_commands(app: faust.App, settings: Settings, policy: Policy) -> None:
-    """``streamrouter topics create|check``."""
-
-    @app.command(
-        argument("action", type=click.Choice(["create", "check"])),
-        option(
-            "--wait",
-            type=float,
-            default=60.0,
-            show_default=True,
-            help="Seconds to keep retrying while the broker is unreachable.",
-        ),
-    )
-    async def topics(self: AppCommand, action: str, wait: float) -> None:
-        """Create (if missing) or check the service's Kafka topics; non-zero exit if wrong."""
-        try:
-            topic_settings = load_topic_settings()
-            security = load_kafka_security()
-        except ConfigError as exc:
-            print(f"streamrouter topics {action}: {exc}", flush=True)
-            raise SystemExit(2) from exc
-        specs = plan_topics(
-            settings,
-            policy,
-            topic_settings,
-            faust_topics(app, topic_settings.replication_factor),
-        )
-        print(f"broker {settings.broker} ({security.describe()})", flush=True)
-        admin = TopicAdmin(settings.broker, security)
-        try:
-            await admin.start(timeout=wait)
-            run = create_topics if action == "create" else check_topics
-            reports = await run(admin, specs)
-        except KafkaError as exc:
-            print(f"streamrouter topics {action}: {exc!r}", flush=True)
-            raise SystemExit(1) from exc
-        finally:
-            await admin.stop()
-        print(format_reports(reports), flush=True)
-        if not all(r.ok for r in reports):
-            raise SystemExit(1)

@@ -1,4 +1,4 @@
-"""The ``streamrouter`` command: Faust's own CLI with the service's commands added.
+"""The ``streamrouter`` command: the service's commands, and Faust's for the worker.
 
 streamrouter worker          the Faust worker (broker from STREAMROUTER_BROKER,
                              model API from ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY)
@@ -7,49 +7,215 @@ streamrouter sim             the simulated Anthropic Messages API
 streamrouter dev             broker + simulator + worker, sample requests, a table
 streamrouter send PROMPT     publish a request (or a JSON request on stdin)
 streamrouter tail            print results as they arrive
+streamrouter report          cost, latency, escalation and fallback rates of the results
 streamrouter topics create   create the Kafka topics (or `check` them)
 streamrouter eval            replay labeled data through the pipeline; RouteLLM metrics
 streamrouter calibrate       pick a threshold meeting a target; write it to the policy
+
+``worker`` and Faust's other commands (``FAUST_COMMANDS``) are handed to the Faust app's
+own command line (``app.main()``), as they always were: building the app imports the
+worker's whole stack (the agents, the anthropic SDK, OpenTelemetry). The service's
+commands need none of it. They are plain click commands, each imported from its module
+(``COMMANDS``) only when it runs, so ``--help``, ``send`` and ``tail`` answer at once.
+Bad input to them is one line on stderr and exit 2 (1 for a broker that cannot be
+reached), not a traceback.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
+import importlib
 import os
 import sys
-import uuid
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import faust
-import faust.cli.faust  # Faust's own commands first, so ours can replace `send`
-from faust.cli import AppCommand, argument, option
 
-from streamrouter.admin import register_topic_commands
-from streamrouter.app import create_app
-from streamrouter.client import StreamClient
-from streamrouter.config import Policy, ServiceConfig, Settings, load_service_config
-from streamrouter.embedded.broker import embedded_broker
-from streamrouter.embedded.demo import run_demo
-from streamrouter.errors import ConfigError
-from streamrouter.eval.commands import register_eval_commands
-from streamrouter.events import LLMRequest, LLMResult, Message
-from streamrouter.partitions import adopt_partitions
-from streamrouter.report import format_report, summarize
-from streamrouter.sim.scenario import Scenario
-from streamrouter.sim.server import serve
+if TYPE_CHECKING:
+    from streamrouter.config import ServiceConfig
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "FAUST_COMMANDS", "cli", "main"]
+
+# The service's commands: name -> (the click command as "module:attribute", its line in
+# --help, the first line of its docstring; a test checks that they agree).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "send": (
+        "streamrouter.commands.client:send",
+        "Publish a request: the prompt as arguments, or a JSON request on stdin.",
+    ),
+    "tail": (
+        "streamrouter.commands.client:tail",
+        "Print results (one JSON object a line) as they arrive, until Ctrl-C.",
+    ),
+    "report": (
+        "streamrouter.commands.client:report",
+        "Per route and final tier: requests, cost, latency, escalation and fallback rates.",
+    ),
+    "topics": (
+        "streamrouter.commands.topics:topics",
+        "Create (if missing) or check the service's Kafka topics; non-zero exit if wrong.",
+    ),
+    "dev": (
+        "streamrouter.commands.stack:dev",
+        "Start broker, simulator and worker; send sample requests; print a table.",
+    ),
+    "broker": (
+        "streamrouter.commands.stack:broker",
+        "Run the embedded Kafka-compatible broker (tansu, memory storage).",
+    ),
+    "sim": (
+        "streamrouter.commands.stack:sim",
+        "Run the simulated Anthropic Messages API (POST /v1/messages).",
+    ),
+    "eval": (
+        "streamrouter.eval.commands:evaluate",
+        "Replay a labeled dataset through the pipeline; RouteLLM metrics for each policy.",
+    ),
+    "calibrate": (
+        "streamrouter.eval.commands:calibrate",
+        "Pick the threshold (or cut-off) meeting a target and write it to the policy.",
+    ),
+}
+
+# Faust's commands (its own `send` is replaced by ours): name -> its line in --help. They
+# run on the Faust app's command line, which builds the app.
+FAUST_COMMANDS: dict[str, str] = {
+    "worker": "Run a worker: the routing service itself (Faust's worker command).",
+    "agents": "List agents.",
+    "tables": "List available tables.",
+    "reset": "Delete local table state.",
+    "clean-versions": "Delete old version directories.",
+    "livecheck": "Manage LiveCheck instances.",
+    "model": "Show model detail.",
+    "models": "List all available models as a tabulated list.",
+    "completion": "Output shell completion to be evaluated by the shell.",
+}
+
+# Faust's options before the command that take a value (faust.cli.base.builtin_options).
+_FAUST_VALUE_OPTIONS = frozenset(
+    {
+        "-A",
+        "--app",
+        "-W",
+        "--workdir",
+        "-D",
+        "--datadir",
+        "-L",
+        "--loop",
+        "-f",
+        "--logfile",
+        "-l",
+        "--loglevel",
+        "--blocking-timeout",
+        "--console-port",
+    }
+)
+
+# What click 8.2+ raises for a bare group (8.0 and 8.1 print the help and exit 0).
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def main() -> None:
+    argv = sys.argv[1:]
+    command = command_name(argv)
+    if command in FAUST_COMMANDS or (command is None and set(argv) - {"--help"}):
+        _faust_main(argv)  # Faust's commands, and its options alone (--version)
+    _click_main(argv, command)
+
+
+def command_name(argv: list[str]) -> str | None:
+    """The command ``argv`` names: its first argument that is neither an option nor the
+    value of one of Faust's options before the command (``--loglevel info worker``)."""
+    args = iter(argv)
+    for arg in args:
+        if arg in _FAUST_VALUE_OPTIONS:
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+class _Commands(click.Group):
+    """The service's commands, each imported when it runs; Faust's listed after them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *FAUST_COMMANDS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module, _, attribute = COMMANDS[cmd_name][0].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        if cmd_name in FAUST_COMMANDS:
+            return _faust_command(cmd_name)
+        return None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections = [
+            ("Commands", [(name, line) for name, (_, line) in COMMANDS.items()]),
+            ("Faust's commands (they load the worker's app)", list(FAUST_COMMANDS.items())),
+        ]
+        for title, rows in sections:
+            with formatter.section(title):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Commands)
+def cli() -> None:
+    """Route LLM requests across Claude tiers, over Kafka.
+
+    `streamrouter worker` runs the service; `streamrouter dev` runs it with an embedded
+    broker and a simulated model API. The other commands talk to its topics; the broker
+    is STREAMROUTER_BROKER (default kafka://127.0.0.1:9092).
+    """
+
+
+def _faust_command(name: str) -> click.Command:
+    """``name`` as a click command that hands the whole command line to Faust's."""
+    return click.Command(
+        name,
+        help=FAUST_COMMANDS[name],
+        callback=lambda: _faust_main(sys.argv[1:]),
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+
+
+def _click_main(argv: list[str], command: str | None) -> NoReturn:
+    from streamrouter.errors import ConfigError
+
+    prefix = f"streamrouter {command}" if command in COMMANDS else "streamrouter"
+    try:
+        code: Any = cli.main(argv, standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:  # a bare `streamrouter`: the help, exit 2
+        exc.show()
+        raise SystemExit(exc.exit_code) from exc
+    except click.UsageError as exc:  # click's: a wrong option or argument
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        _fail(f"{prefix}: {exc.format_message()}{hint}", exc.exit_code)
+    except click.ClickException as exc:  # ours: BadInputError (2), unreachable broker (1)
+        _fail(f"{prefix}: {exc.format_message()}", exc.exit_code)
+    except ConfigError as exc:
+        _fail(f"{prefix}: {exc}", 2)
+    except click.Abort:
+        _fail("Aborted!", 1)
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _fail(line: str, code: int) -> NoReturn:
+    click.echo(line, err=True)
+    raise SystemExit(code)
+
+
+def _faust_main(argv: list[str]) -> NoReturn:
+    """Faust's command line on the service's app: the worker, as it always ran."""
+    from streamrouter.app import create_app
+    from streamrouter.config import load_service_config
+    from streamrouter.errors import ConfigError
+
     try:
         config = load_service_config()
-        asking_for_help = "--help" in sys.argv
-        worker = _command(sys.argv[1:]) == "worker"
+        asking_for_help = "--help" in argv
+        worker = command_name(argv) == "worker"
         if worker and not asking_for_help and not os.environ.get("ANTHROPIC_API_KEY"):
             raise ConfigError(
                 "ANTHROPIC_API_KEY is not set (for the simulator any value will do, "
@@ -61,148 +227,20 @@ def main() -> None:
     except ConfigError as exc:
         print(f"streamrouter: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    _register_commands(app, config.settings, config.policy)
-    _register_report_command(app, config)
     app.main()
 
 
 def _with_adopted_partitions(config: ServiceConfig) -> ServiceConfig:
     """The worker's config with the partition count the broker's topics call for. On a
     loop of its own: ``asyncio.run`` would leave no current loop for the Faust worker."""
+    import asyncio
+    from dataclasses import replace
+
+    from streamrouter.partitions import adopt_partitions
+
     loop = asyncio.new_event_loop()
     try:
         settings = loop.run_until_complete(adopt_partitions(config.settings, config.policy))
     finally:
         loop.close()
     return replace(config, settings=settings)
-
-
-def _command(argv: list[str]) -> str | None:
-    return next((arg for arg in argv if not arg.startswith("-")), None)
-
-
-def _register_commands(app: faust.App, settings: Settings, policy: Policy) -> None:
-    @app.command(
-        option("--port", type=int, default=9092, show_default=True, help="Kafka port (0: free)")
-    )
-    async def broker(self: AppCommand, port: int) -> None:
-        """Run the embedded Kafka-compatible broker (tansu, memory storage)."""
-        process, url = embedded_broker(port)
-        with process:
-            await asyncio.to_thread(process.start, 30.0)
-            print(f"streamrouter broker listening on {url}", flush=True)
-            await asyncio.to_thread(process.wait)
-
-    @app.command(
-        option("--host", default="127.0.0.1", show_default=True),
-        option("--port", type=int, default=8080, show_default=True, help="0: a free port"),
-        option("--scenario", type=click_path(), default=None, help="Scenario YAML/JSON file."),
-    )
-    async def sim(self: AppCommand, host: str, port: int, scenario: str | None) -> None:
-        """Run the simulated Anthropic Messages API (POST /v1/messages)."""
-        loaded = Scenario.load(scenario) if scenario else Scenario()
-        async with serve(loaded, host, port) as server:
-            print(f"streamrouter sim listening on {server.url}", flush=True)
-            await asyncio.Event().wait()
-
-    @app.command(
-        option("--scenario", type=click_path(), default=None, help="Scenario for the simulator."),
-        option("--kafka-port", type=int, default=0, help="Broker port (default: a free one)."),
-        option("--serve", is_flag=True, help="Keep running after the demo, until Ctrl-C."),
-    )
-    async def dev(self: AppCommand, scenario: str | None, kafka_port: int, serve: bool) -> None:
-        """Start broker, simulator and worker; send sample requests; print a table."""
-        await run_demo(
-            scenario=Path(scenario) if scenario else None, kafka_port=kafka_port, serve=serve
-        )
-
-    @app.command(
-        argument("prompt", nargs=-1),
-        option("--task-type", default=None, help="Task type (e.g. commit_message)."),
-        option("--tier", default=None, help="Pin a tier (skips routing)."),
-        option("--system", default=None, help="System prompt."),
-        option("--tenant", default="default", show_default=True),
-        option("--max-tokens", type=int, default=1024, show_default=True),
-        option("--id", "request_id", default=None, help="Request id (default: a new UUID)."),
-        option("--wait", type=float, default=0, help="Wait up to N seconds for the result."),
-    )
-    async def send(
-        self: AppCommand,
-        prompt: tuple[str, ...],
-        task_type: str | None,
-        tier: str | None,
-        system: str | None,
-        tenant: str,
-        max_tokens: int,
-        request_id: str | None,
-        wait: float,
-    ) -> None:
-        """Publish a request: the prompt as arguments, or a JSON request on stdin."""
-        if prompt:
-            request = LLMRequest(
-                request_id=request_id or str(uuid.uuid4()),
-                tenant=tenant,
-                task_type=task_type,
-                tier=tier,
-                system=system,
-                messages=[Message(role="user", content=" ".join(prompt))],
-                max_tokens=max_tokens,
-            )
-        else:
-            request = LLMRequest.model_validate_json(sys.stdin.read())
-        async with StreamClient(settings.broker, settings.topics) as client:
-            await client.send(request)
-            print(f"sent {request.request_id} to {settings.topics.requests}", flush=True)
-            if wait:
-                found = await client.wait_for_results([request.request_id], wait)
-                print(_json(found[request.request_id][0]))
-
-    @app.command(
-        option("--from-beginning", is_flag=True, help="Replay the whole result topic first."),
-    )
-    async def tail(self: AppCommand, from_beginning: bool) -> None:
-        """Print results (one JSON object a line) as they arrive, until Ctrl-C."""
-        async with StreamClient(settings.broker, settings.topics) as client:
-            async for result in client.results(from_beginning=from_beginning):
-                print(_json(result), flush=True)
-
-    register_topic_commands(app, settings, policy)
-    register_eval_commands(app, settings)
-
-
-def _register_report_command(app: faust.App, config: ServiceConfig) -> None:
-    @app.command(
-        option("--since", default=None, help="Only results completed since: 30m, 2h, 1d or ISO."),
-        option("--json", "as_json", is_flag=True, help="Machine-readable output."),
-    )
-    async def report(self: AppCommand, since: str | None, as_json: bool) -> None:
-        """Per route and final tier: requests, cost, latency, escalation and fallback rates."""
-        settings = config.settings
-        top_model = config.policy.tiers[-1].model
-        async with StreamClient(settings.broker, settings.topics) as client:
-            results = await client.results_so_far()
-        figures = summarize(results, config.prices, top_model, parse_since(since))
-        print(json.dumps(figures.to_json(), indent=2) if as_json else format_report(figures))
-
-
-def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
-    """``30m`` / ``2h`` / ``1d`` ago, or an ISO-8601 time (UTC when no offset)."""
-    if value is None:
-        return None
-    now = now or datetime.now(UTC)
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if value[:-1].isdigit() and value[-1] in units:
-        return now - timedelta(seconds=int(value[:-1]) * units[value[-1]])
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"--since {value!r}: use 30m, 2h, 1d or an ISO time") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _json(result: LLMResult) -> str:
-    return json.dumps(result.model_dump(mode="json"))
-
-
-def click_path() -> click.Path:
-    return click.Path(exists=True, dir_okay=False)

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka.helpers import create_ssl_context
-from faust.auth import SASLCredentials, SSLCredentials
-from faust.types.auth import CredentialsT
 from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamrouter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from faust.types.auth import CredentialsT
 
 __all__ = ["KafkaSecurity", "SaslMechanism", "SecurityProtocol", "load_kafka_security"]
 
@@ -137,6 +138,10 @@ class KafkaSecurity(BaseSettings):
 
     def faust_credentials(self) -> CredentialsT | None:
         """Faust's ``broker_credentials``: None for PLAINTEXT."""
+        # Imported here: faust.auth loads Faust's types (aiohttp, mode), and the plain
+        # clients (``streamrouter send``, ``tail``, ``topics``) need none of them.
+        from faust.auth import SASLCredentials, SSLCredentials
+
         context = self.ssl_context()
         if self.uses_sasl:
             assert self.sasl_password is not None  # checked by the validator

@@ -184,9 +184,21 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
     def _fetch_again(self, tp: TP, offset: int) -> None:
         self.log.warning("%r: offset %d was skipped by its stream; fetching again", tp, offset)
         self._ask_broker(tp, offset)
-        seeking = asyncio.ensure_future(self.seek(tp, offset))
+        seeking = asyncio.ensure_future(self._seek_in_consumer_thread(tp, offset))
         self._seeking.add(seeking)
         seeking.add_done_callback(self._sought_back)
+
+    async def _seek_in_consumer_thread(self, tp: TP, offset: int) -> None:
+        """Faust's ``seek`` calls aiokafka's from this thread, and aiokafka then wakes
+        its fetcher with a future of the consumer thread's loop: a loop that is not told
+        (``call_soon`` is not thread-safe) can sleep on, and the worker stopped fetching
+        for good (a SIGKILL-in-a-backlog run lost 37 requests so). The seek is made on
+        the consumer's own thread instead."""
+
+        async def seek() -> None:
+            self._thread.seek(tp, offset)
+
+        await self._thread.call_thread(seek)
 
     def _sought_back(self, seeking: asyncio.Future[None]) -> None:
         self._seeking.discard(seeking)

@@ -63,12 +63,15 @@ def partitions_to_use(configured: int, requests: str, existing: Mapping[str, int
     )
 
 
-async def adopt_partitions(settings: Settings, policy: Policy) -> Settings:
-    """``settings`` with the partition count the broker's topics call for."""
+async def adopt_partitions(
+    settings: Settings, policy: Policy, *, wait_s: float = BROKER_WAIT_S
+) -> Settings:
+    """``settings`` with the partition count the broker's topics call for; ``wait_s``:
+    how long to retry while the broker is unreachable."""
     names = copartitioned(settings, policy)
     admin = TopicAdmin(settings.broker)
     try:
-        await admin.start(timeout=BROKER_WAIT_S)
+        await admin.start(timeout=wait_s)
         states = await admin.describe(names)
     except KafkaError as exc:
         raise ConfigError(f"cannot read the topics from {settings.broker}: {exc!r}") from exc

@@ -133,7 +133,7 @@ def asked(c: InFlightSafeConsumer) -> Asked:
         c._sought[(tp, offset)] = asyncio.get_running_loop().create_future()
 
     c.log = SimpleNamespace(warning=lambda *args: None)  # type: ignore[assignment]
-    c.seek = seek  # type: ignore[assignment,method-assign]  # no Kafka client here
+    c._seek_in_consumer_thread = seek  # type: ignore[method-assign]  # no Kafka client here
     c._ask_broker = ask_broker  # type: ignore[method-assign]
     return done
 

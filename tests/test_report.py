@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streamrouter.cli import parse_since
+from streamrouter.commands.client import parse_since
 from streamrouter.events import Attempt, LLMResult, Route
 from streamrouter.llm.pricing import PriceTable
 from streamrouter.report import format_report, percentile, summarize

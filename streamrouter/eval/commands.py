@@ -1,7 +1,8 @@
 """The ``streamrouter eval`` and ``streamrouter calibrate`` commands.
 
-``register_eval_commands(app, settings)`` adds them to the Faust app's CLI; everything
-heavy (scikit-learn, matplotlib, the embedded stack) is imported when a command runs.
+Plain click commands (``streamrouter.cli`` imports this module when one of them runs);
+everything heavy (scikit-learn, matplotlib, the embedded stack) is imported when a
+command runs. Neither needs the Faust app: the replay runs its own embedded stack.
 
 streamrouter eval --dataset FILE --weak-model COL --strong-model COL
     replays the dataset through the pipeline (embedded broker, simulator in replay mode,
@@ -22,34 +23,38 @@ from pathlib import Path
 from typing import Any
 
 import click
-import faust
 import yaml
-from faust.cli import AppCommand, option
 
-from streamrouter.config import Settings
+from streamrouter.commands import option, run
 
-__all__ = ["register_eval_commands"]
+__all__ = ["calibrate", "evaluate"]
 
 LEARNED = "learned"
 
 
-def _dataset_options() -> list[Any]:
-    return [
-        option("--dataset", type=click.Path(exists=True, dir_okay=False), required=True),
-        option(
-            "--format",
-            "fmt",
-            type=click.Choice(["routellm", "jsonl"]),
-            default=None,
-            help="Default: jsonl for .jsonl files, else RouteLLM CSV.",
-        ),
-        option("--weak-model", required=True, help="Label column of the weak model."),
-        option("--strong-model", required=True, help="Label column of the strong model."),
-        option("--test-fraction", type=float, default=0.33, show_default=True),
-        option("--seed", type=int, default=0, show_default=True, help="Split seed."),
-        option("--max-tokens", type=int, default=1024, show_default=True),
-        option("--limit", type=int, default=0, help="Only the first N rows (0: all)."),
-    ]
+_DATASET_OPTIONS: list[Any] = [
+    option("--dataset", type=click.Path(exists=True, dir_okay=False), required=True),
+    option(
+        "--format",
+        "fmt",
+        type=click.Choice(["routellm", "jsonl"]),
+        default=None,
+        help="Default: jsonl for .jsonl files, else RouteLLM CSV.",
+    ),
+    option("--weak-model", required=True, help="Label column of the weak model."),
+    option("--strong-model", required=True, help="Label column of the strong model."),
+    option("--test-fraction", type=float, default=0.33, show_default=True),
+    option("--seed", type=int, default=0, show_default=True, help="Split seed."),
+    option("--max-tokens", type=int, default=1024, show_default=True),
+    option("--limit", type=int, default=0, help="Only the first N rows (0: all)."),
+]
+
+
+def _dataset_options(command: Any) -> Any:
+    """The options of both commands (listed first in their ``--help``)."""
+    for decorator in reversed(_DATASET_OPTIONS):
+        command = decorator(command)
+    return command
 
 
 def _load(
@@ -103,198 +108,192 @@ def _learned_scores(
     return scored, router.meta
 
 
-def register_eval_commands(app: faust.App, settings: Settings) -> None:
-    @app.command(
-        *_dataset_options(),
-        option(
-            "--policy",
-            type=click.Path(exists=True, dir_okay=False),
-            default=None,
-            help="Policy YAML: its confidence weights and haiku threshold are used.",
-        ),
-        option(
-            "--out",
-            type=click.Path(file_okay=False),
-            default=None,
-            help="Write records.jsonl, metrics.json and curves-<split>.png here.",
-        ),
-        option("--json", "as_json", is_flag=True, help="Print the metrics as JSON."),
-        option(
-            "--offline",
-            is_flag=True,
-            help="Compute records without the pipeline (same decisions, estimated tokens).",
-        ),
-        option(
-            "--learned-router",
-            type=click.Path(exists=True, dir_okay=False),
-            default=None,
-            help="A saved learned router (default: train one on the train split).",
-        ),
-        option("--no-learned", is_flag=True, help="Skip the learned router."),
+@click.command("eval")
+@_dataset_options
+@option(
+    "--policy",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Policy YAML: its confidence weights and haiku threshold are used.",
+)
+@option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write records.jsonl, metrics.json and curves-<split>.png here.",
+)
+@option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@option(
+    "--offline",
+    is_flag=True,
+    help="Compute records without the pipeline (same decisions, estimated tokens).",
+)
+@option(
+    "--learned-router",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A saved learned router (default: train one on the train split).",
+)
+@option("--no-learned", is_flag=True, help="Skip the learned router.")
+def evaluate(
+    dataset: str,
+    fmt: str | None,
+    weak_model: str,
+    strong_model: str,
+    test_fraction: float,
+    seed: int,
+    max_tokens: int,
+    limit: int,
+    policy: str | None,
+    out: str | None,
+    as_json: bool,
+    offline: bool,
+    learned_router: str | None,
+    no_learned: bool,
+) -> None:
+    """Replay a labeled dataset through the pipeline; RouteLLM metrics for each policy."""
+    from streamrouter.eval.replay import (
+        ReplaySettings,
+        offline_records,
+        replay_through_pipeline,
     )
-    async def eval(
-        self: AppCommand,
-        dataset: str,
-        fmt: str | None,
-        weak_model: str,
-        strong_model: str,
-        test_fraction: float,
-        seed: int,
-        max_tokens: int,
-        limit: int,
-        policy: str | None,
-        out: str | None,
-        as_json: bool,
-        offline: bool,
-        learned_router: str | None,
-        no_learned: bool,
-    ) -> None:
-        """Replay a labeled dataset through the pipeline; RouteLLM metrics for each policy."""
-        from streamrouter.eval.replay import (
-            ReplaySettings,
-            offline_records,
-            replay_through_pipeline,
-        )
-        from streamrouter.eval.report import format_reports, reports_json, summarize_split
+    from streamrouter.eval.report import format_reports, reports_json, summarize_split
 
-        data, tagged = _load(dataset, fmt, weak_model, strong_model, test_fraction, seed, limit)
-        confidence, threshold = _policy_confidence(policy)
-        replay = ReplaySettings(weak_model, strong_model, confidence, max_tokens=max_tokens)
-        pipeline = (
-            not offline and data.has_responses(weak_model) and data.has_responses(strong_model)
+    data, tagged = _load(dataset, fmt, weak_model, strong_model, test_fraction, seed, limit)
+    confidence, threshold = _policy_confidence(policy)
+    replay = ReplaySettings(weak_model, strong_model, confidence, max_tokens=max_tokens)
+    pipeline = not offline and data.has_responses(weak_model) and data.has_responses(strong_model)
+    if pipeline:
+        work = Path(out) if out else Path(tempfile.mkdtemp(prefix="streamrouter-eval-"))
+        records = run(replay_through_pipeline(data, tagged, replay, work / "replay"))
+    else:
+        records = offline_records(tagged, replay)
+    routers: list[str] = []
+    router_meta: dict[str, Any] = {}
+    if not no_learned:
+        records, router_meta = _learned_scores(
+            records, learned_router, tagged, weak_model, strong_model
         )
-        if pipeline:
-            work = Path(out) if out else Path(tempfile.mkdtemp(prefix="streamrouter-eval-"))
-            records = await replay_through_pipeline(data, tagged, replay, work / "replay")
-        else:
-            records = offline_records(tagged, replay)
-        routers: list[str] = []
-        router_meta: dict[str, Any] = {}
-        if not no_learned:
-            records, router_meta = _learned_scores(
-                records, learned_router, tagged, weak_model, strong_model
-            )
-            routers.append(LEARNED)
-        reports = [
-            summarize_split(
-                split,
-                [r for r in records if r.split == split],
-                # A router trained here is only reported where it did not train.
-                routers=routers if split == "test" or learned_router else [],
-                threshold=threshold,
-            )
-            for split in ("train", "test")
-            if any(r.split == split for r in records)
-        ]
-        extra = {
-            "dataset": str(data.path),
-            "weak_model": weak_model,
-            "strong_model": strong_model,
-            "mode": "pipeline" if pipeline else "offline",
-            "test_fraction": test_fraction,
-            "seed": seed,
-            "confidence": confidence,
-            "learned_router": router_meta,
-        }
-        summary = reports_json(reports, extra)
+        routers.append(LEARNED)
+    reports = [
+        summarize_split(
+            split,
+            [r for r in records if r.split == split],
+            # A router trained here is only reported where it did not train.
+            routers=routers if split == "test" or learned_router else [],
+            threshold=threshold,
+        )
+        for split in ("train", "test")
+        if any(r.split == split for r in records)
+    ]
+    extra = {
+        "dataset": str(data.path),
+        "weak_model": weak_model,
+        "strong_model": strong_model,
+        "mode": "pipeline" if pipeline else "offline",
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "confidence": confidence,
+        "learned_router": router_meta,
+    }
+    summary = reports_json(reports, extra)
+    if out:
+        _write_outputs(Path(out), records, reports, summary)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"mode: {extra['mode']}; weak = {weak_model}, strong = {strong_model}")
+        print(format_reports(reports))
         if out:
-            _write_outputs(Path(out), records, reports, summary)
-        if as_json:
-            print(json.dumps(summary, indent=2))
-        else:
-            print(f"mode: {extra['mode']}; weak = {weak_model}, strong = {strong_model}")
-            print(format_reports(reports))
-            if out:
-                print(f"wrote {out}/records.jsonl, metrics.json, curves-*.png")
+            print(f"wrote {out}/records.jsonl, metrics.json, curves-*.png")
 
-    @app.command(
-        *_dataset_options(),
-        option(
-            "--split",
-            type=click.Choice(["train", "all"]),
-            default="train",
-            show_default=True,
-            help="The calibration rows.",
-        ),
-        option("--quality-floor", type=float, default=None, help="Least quality (0..1)."),
-        option(
-            "--strong-share",
-            type=float,
-            default=None,
-            help="Most share of requests calling the strong model (0..1).",
-        ),
-        option("--cost-ceiling", type=float, default=None, help="Most USD per request."),
-        option(
-            "--policy",
-            "policy_out",
-            type=click.Path(dir_okay=False),
-            default="policy.yaml",
-            show_default=True,
-            help="Policy YAML to write the threshold into (created if missing).",
-        ),
-        option("--tier", default="haiku", show_default=True, help="The tier whose threshold."),
-        option(
-            "--tune-confidence",
-            is_flag=True,
-            help="Also tune the answer-check confidence weights (written to the policy).",
-        ),
-        option(
-            "--router",
-            "router_file",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help="Calibrate this learned router's cut-off instead (trained if missing).",
-        ),
+
+@click.command()
+@_dataset_options
+@option(
+    "--split",
+    type=click.Choice(["train", "all"]),
+    default="train",
+    show_default=True,
+    help="The calibration rows.",
+)
+@option("--quality-floor", type=float, default=None, help="Least quality (0..1).")
+@option(
+    "--strong-share",
+    type=float,
+    default=None,
+    help="Most share of requests calling the strong model (0..1).",
+)
+@option("--cost-ceiling", type=float, default=None, help="Most USD per request.")
+@option(
+    "--policy",
+    "policy_out",
+    type=click.Path(dir_okay=False),
+    default="policy.yaml",
+    show_default=True,
+    help="Policy YAML to write the threshold into (created if missing).",
+)
+@option("--tier", default="haiku", show_default=True, help="The tier whose threshold.")
+@option(
+    "--tune-confidence",
+    is_flag=True,
+    help="Also tune the answer-check confidence weights (written to the policy).",
+)
+@option(
+    "--router",
+    "router_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Calibrate this learned router's cut-off instead (trained if missing).",
+)
+def calibrate(
+    dataset: str,
+    fmt: str | None,
+    weak_model: str,
+    strong_model: str,
+    test_fraction: float,
+    seed: int,
+    max_tokens: int,
+    limit: int,
+    split: str,
+    quality_floor: float | None,
+    strong_share: float | None,
+    cost_ceiling: float | None,
+    policy_out: str,
+    tier: str,
+    tune_confidence: bool,
+    router_file: str | None,
+) -> None:
+    """Pick the threshold (or cut-off) meeting a target and write it to the policy."""
+    from streamrouter.eval.calibration import choose_point, write_threshold
+
+    target = _target(quality_floor, strong_share, cost_ceiling)
+    _, tagged = _load(dataset, fmt, weak_model, strong_model, test_fraction, seed, limit)
+    rows = [(e, s) for e, s in tagged if split == "all" or s == "train"]
+    if router_file:
+        from streamrouter.eval.calibration import write_learned_router
+
+        point = _calibrate_router(rows, weak_model, strong_model, target, router_file)
+        write_learned_router(Path(policy_out), Path(router_file), float(point.setting or 0))
+        print(f"cut-off {point.setting:.4f} written to {router_file}: {_describe(point)}")
+        print(f"{policy_out} now routes with it (router.strategy: learned)")
+        return
+    confidence, _ = _policy_confidence(policy_out if Path(policy_out).exists() else None)
+    weights = _tuned(rows, weak_model, strong_model, confidence, max_tokens, tune_confidence)
+    points = _cascade_points(rows, weak_model, strong_model, weights, max_tokens)
+    point = choose_point([p for p in points if p.setting is not None], target, len(rows))
+    from streamrouter.eval.replay import evaluation_policy
+
+    write_threshold(
+        Path(policy_out),
+        tier,
+        float(point.setting or 0.0),
+        default_policy=evaluation_policy(weights, None),
+        confidence=weights if tune_confidence else None,
     )
-    async def calibrate(
-        self: AppCommand,
-        dataset: str,
-        fmt: str | None,
-        weak_model: str,
-        strong_model: str,
-        test_fraction: float,
-        seed: int,
-        max_tokens: int,
-        limit: int,
-        split: str,
-        quality_floor: float | None,
-        strong_share: float | None,
-        cost_ceiling: float | None,
-        policy_out: str,
-        tier: str,
-        tune_confidence: bool,
-        router_file: str | None,
-    ) -> None:
-        """Pick the threshold (or cut-off) meeting a target and write it to the policy."""
-        from streamrouter.eval.calibration import choose_point, write_threshold
-
-        target = _target(quality_floor, strong_share, cost_ceiling)
-        _, tagged = _load(dataset, fmt, weak_model, strong_model, test_fraction, seed, limit)
-        rows = [(e, s) for e, s in tagged if split == "all" or s == "train"]
-        if router_file:
-            from streamrouter.eval.calibration import write_learned_router
-
-            point = _calibrate_router(rows, weak_model, strong_model, target, router_file)
-            write_learned_router(Path(policy_out), Path(router_file), float(point.setting or 0))
-            print(f"cut-off {point.setting:.4f} written to {router_file}: {_describe(point)}")
-            print(f"{policy_out} now routes with it (router.strategy: learned)")
-            return
-        confidence, _ = _policy_confidence(policy_out if Path(policy_out).exists() else None)
-        weights = _tuned(rows, weak_model, strong_model, confidence, max_tokens, tune_confidence)
-        points = _cascade_points(rows, weak_model, strong_model, weights, max_tokens)
-        point = choose_point([p for p in points if p.setting is not None], target, len(rows))
-        from streamrouter.eval.replay import evaluation_policy
-
-        write_threshold(
-            Path(policy_out),
-            tier,
-            float(point.setting or 0.0),
-            default_policy=evaluation_policy(weights, None),
-            confidence=weights if tune_confidence else None,
-        )
-        print(f"{tier} threshold {point.setting:.4f} written to {policy_out}: {_describe(point)}")
-        if tune_confidence:
-            print(f"confidence weights: {json.dumps(weights)}")
+    print(f"{tier} threshold {point.setting:.4f} written to {policy_out}: {_describe(point)}")
+    if tune_confidence:
+        print(f"confidence weights: {json.dumps(weights)}")
 
 
 def _target(quality: float | None, share: float | None, cost: float | None) -> Any:

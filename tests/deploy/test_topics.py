@@ -20,6 +20,8 @@ from streamrouter.admin import (
     TopicSpec,
     TopicState,
     compare_topic,
+    faust_topics,
+    faust_topics_for,
     format_reports,
     plan_topics,
 )
@@ -64,6 +66,21 @@ def test_the_plan_names_every_topic_with_partitions_replication_and_retention() 
     assert configs["p.results"] == {"retention.ms": "86400000"}
     assert configs["p.dlq"] == {"retention.ms": "-1"}
     assert configs["p.requests"] == {}
+
+
+def test_faust_s_topics_are_named_without_building_the_app() -> None:
+    """What `topics` plans (no app: the command does not import the worker's stack) is
+    what the worker's app declares."""
+    from streamrouter.app import create_app
+    from streamrouter.llm.pricing import PriceTable
+
+    settings = Settings(app_id="named", partitions=3)
+    app = create_app(settings, Policy(), PriceTable.default())
+    assert faust_topics_for(settings, 2) == faust_topics(app, 2)
+    assert {s.name for s in faust_topics_for(settings, 2)} >= {
+        "named-ledger-changelog",
+        "named-__assignor-__leader",
+    }
 
 
 def test_topic_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,9 +241,15 @@ def test_topics_create_makes_what_topics_check_confirms(broker_url: str, tmp_pat
     assert "warning" not in checked.stdout  # retention and compaction are as configured
     assert checked.stdout.splitlines()[-1] == f"{len(rows)} of {len(rows)} topics ok"
 
-    wrong = streamrouter("topics", "check", env={**env, "STREAMROUTER_PARTITIONS": "4"})
+    # As a worker does: the existing requests topic's count is adopted, not refused.
+    adopted = streamrouter("topics", "check", env={**env, "STREAMROUTER_PARTITIONS": "4"})
+    assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+    assert "tt.requests has 3 partitions (STREAMROUTER_PARTITIONS=4" in adopted.stdout
+
+    asyncio.run(_create(broker_url, [TopicSpec("tw.requests", 3, 1), TopicSpec("tw.spend", 2, 1)]))
+    wrong = streamrouter("topics", "create", env={**env, "STREAMROUTER_TOPIC_PREFIX": "tw."})
     assert wrong.returncode == 1
-    assert "error: tt.requests: has 3 partitions, needs 4" in wrong.stdout
+    assert "error: tw.spend: has 2 partitions, needs 3" in wrong.stdout
     assert "Kafka cannot shrink a topic" in wrong.stdout
 
     states = asyncio.run(_describe(broker_url, list(rows)))
@@ -234,6 +257,11 @@ def test_topics_create_makes_what_topics_check_confirms(broker_url: str, tmp_pat
     assert states["tt.results"].configs["retention.ms"] == "86400000"
     assert states["tt.dlq"].configs["retention.ms"] == "2592000000"
     assert states["topics-test-ledger-changelog"].configs["cleanup.policy"] == "compact"
+
+
+async def _create(broker_url: str, specs: list[TopicSpec]) -> None:
+    async with TopicAdmin(broker_url) as admin:
+        await admin.create(specs)
 
 
 async def _describe(broker_url: str, names: list[str]) -> dict[str, TopicState]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -66,6 +68,35 @@ def test_send_waits_for_the_result_and_tail_prints_it(stack: EmbeddedStack) -> N
         env={"STREAMROUTER_BROKER": stack.broker_url},
     ) as tail:
         tail.start(timeout=60)
+
+
+def test_send_without_wait_and_tail_stopped_by_the_first_ctrl_c(stack: EmbeddedStack) -> None:
+    env = {**os.environ, "STREAMROUTER_BROKER": stack.broker_url}
+    sent = subprocess.run(
+        streamrouter("send", "E2E-COMMIT quick", "--task-type", "commit_message", "--id", "cli-2"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout == "sent cli-2 to llm.requests\n"
+
+    with ManagedProcess(
+        "tail",
+        streamrouter("tail", "--from-beginning"),
+        ready=r'"request_id": "cli-2"',
+        env={"STREAMROUTER_BROKER": stack.broker_url},
+    ) as tail:
+        tail.start(timeout=60)
+        assert tail.pid is not None
+        interrupted = time.monotonic()
+        os.kill(tail.pid, signal.SIGINT)
+        code = tail.wait(timeout=30)
+        stopped_after = time.monotonic() - interrupted
+    assert code == 0
+    assert stopped_after < 1.0  # the goal (about 0.05 s when measured)
 
 
 def test_worker_without_api_key_fails_with_a_clear_message() -> None:
