@@ -33,6 +33,7 @@ __all__ = [
     "Reader",
     "Relay",
     "bench_request",
+    "bench_scenario",
     "cpu_seconds",
     "create_topics",
     "percentile",
@@ -63,6 +64,18 @@ async def stack(scenario: str, **env: str) -> AsyncIterator[EmbeddedStack]:
             shutil.rmtree(directory, ignore_errors=True)
         else:
             print(f"the stack's logs are in {directory / 'logs'}", file=sys.stderr)
+
+
+def bench_scenario(latency_ms: int) -> str:
+    """A simulator scenario answering every ``bench_request`` confidently (no escalation)
+    after ``latency_ms``."""
+    return f"""
+latency_ms: {latency_ms}
+rules:
+  - match: "BENCH"
+    answer: "fix: handle empty input"
+    confidence: 0.95
+"""
 
 
 def bench_request(n: int, tag: str, text: str = "BENCH write a commit message") -> LLMRequest:

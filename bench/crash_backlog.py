@@ -27,20 +27,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import Reader, bench_request, producer, stack
+from benchlib import Reader, bench_request, bench_scenario, producer, stack
 
 from streamrouter.codec import encode
 from streamrouter.config import Settings
 from streamrouter.embedded.stack import DEV_WORKER_ENV
 
 LATENCY_MS = 300
-SCENARIO = f"""
-latency_ms: {LATENCY_MS}
-rules:
-  - match: "BENCH"
-    answer: "fix: handle empty input"
-    confidence: 0.95
-"""
+SCENARIO = bench_scenario(LATENCY_MS)
 DEFAULTS = Settings()
 RECOVERY_BOUND_S = DEFAULTS.kafka_session_timeout_s + 60  # the goal, from the kill
 # What a worker started with no settings gets (the embedded stack's default is dev

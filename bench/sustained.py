@@ -14,19 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from benchlib import Reader, bench_request, cpu_seconds, percentile, producer, stack
+from benchlib import Reader, bench_request, bench_scenario, cpu_seconds, percentile, producer, stack
 
 from streamrouter.codec import encode
 from streamrouter.embedded.stack import EmbeddedStack
 
 LATENCY_MS = 200
-SCENARIO = f"""
-latency_ms: {LATENCY_MS}
-rules:
-  - match: "BENCH"
-    answer: "fix: handle empty input"
-    confidence: 0.95
-"""
+SCENARIO = bench_scenario(LATENCY_MS)
 WARM_UP = 100
 TIMEOUT_S = 900.0
 

@@ -21,6 +21,7 @@ from benchlib import (
     Reader,
     Relay,
     bench_request,
+    bench_scenario,
     cpu_seconds,
     create_topics,
     producer,
@@ -30,13 +31,7 @@ from benchlib import (
 from streamrouter.codec import encode
 from streamrouter.embedded.stack import SIM_API_KEY, EmbeddedStack
 
-SCENARIO = """
-latency_ms: 0
-rules:
-  - match: "BENCH"
-    answer: "fix: handle empty input"
-    confidence: 0.95
-"""
+SCENARIO = bench_scenario(0)
 WARM_UP = 200
 TIMEOUT_S = 180.0
 
