@@ -23,8 +23,7 @@
    passed over: a group-less read from that offset (``has_record_at``) tells. Commits
    never go past a record on a timer: a re-fetched record can wait in a stream buffer,
    or behind a 30-second group join, for longer than any timer. A partition with no
-   committed offset yet has its head at the log's beginning (Faust itself guards
-   nothing there: it commits any run of acked offsets).
+   committed offset yet is not guarded (docs/hardening.md, "Left open").
 4. An assignment's committed offsets are the broker's. Faust records the offsets of
    every commit it tries as committed, also one that failed because the group was
    rebalancing, and at an assignment it keeps that stale offset where the broker has
@@ -116,8 +115,6 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         self._read_offset = ReadOffsets(self)
         # (tp, offset) sought back to -> whether the broker holds a record there
         self._sought: dict[tuple[TP, int], asyncio.Future[bool]] = {}
-        # The head of each assigned partition with no committed offset: its first offset.
-        self._uncommitted_head: dict[TP, int] = {}
         self._seeking: set[asyncio.Future[None]] = set()
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
@@ -139,22 +136,18 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
             asking.cancel()
         self._sought.clear()  # a new assignment: what its streams skip is fetched again
         committed = await super().seek_to_committed()
-        # Faust records a committed offset of 0 as none, too.
-        uncommitted = [ensure_TP(tp) for tp, offset in committed.items() if not offset]
-        for tp in uncommitted:  # see the module doc, 4.
-            self._committed_offset.pop(tp, None)
-        starts = await self.earliest_offsets(*uncommitted) if uncommitted else {}
-        self._uncommitted_head = {ensure_TP(tp): offset for tp, offset in starts.items()}
+        for tp, offset in committed.items():
+            if offset is None:  # see the module doc, 4.
+                self._committed_offset.pop(ensure_TP(tp), None)
         return committed
 
     def _new_offset(self, tp: TP) -> int | None:
         oldest = oldest_in_flight(tp, self._unacked_messages, self._abandoned)
         committed = self._committed_offset[tp]
-        head = committed if committed is not None else self._uncommitted_head.get(tp)
         if (
-            head is not None
-            and skipped_head(head, self._acked[tp], oldest)
-            and self._still_fetching(tp, head)
+            committed is not None
+            and skipped_head(committed, self._acked[tp], oldest)
+            and self._still_fetching(tp, committed)
         ):
             return None  # not past it before it is processed again
         if oldest is None:

@@ -46,7 +46,6 @@ def consumer(
     c._acked_index = defaultdict(set, {TOPIC: set(acked)})
     c._gap = defaultdict(IntervalTree)
     c._committed_offset = defaultdict(lambda: None, {TOPIC: committed})
-    c._uncommitted_head = {}
     c._unacked_messages = set(in_flight)
     c._abandoned = set()
     c._sought = {}
@@ -173,17 +172,6 @@ async def test_a_failed_broker_read_is_asked_again_and_commits_keep_waiting() ->
     assert done.seeks == [(TOPIC, 118)]  # records after it are not delivered a third time
 
 
-async def test_a_partition_with_no_commit_yet_has_its_head_at_the_log_start() -> None:
-    # Faust guards nothing without a committed offset: records 0 and 1 skipped by their
-    # stream, 2 and 3 acked, and it commits 4.
-    c = consumer(committed=None, acked=[2, 3], in_flight=[])
-    c._uncommitted_head[TOPIC] = 0
-    done = asked(c)
-    assert c._new_offset(TOPIC) is None
-    await asyncio.sleep(0)
-    assert done.seeks == [(TOPIC, 0)]
-
-
 @pytest.fixture
 def broker_url() -> Iterator[str]:
     process, url = embedded_broker()
@@ -212,14 +200,10 @@ async def test_a_partition_the_broker_has_no_committed_offset_for_has_none() -> 
     async def broker_committed() -> dict[TopicPartition, int | None]:
         return {TopicPartition(*TOPIC): None, TopicPartition(*OTHER): 7}  # aiokafka's keys
 
-    async def log_starts(*tps: TP) -> dict[TopicPartition, int]:
-        return {TopicPartition(*tp): 3 for tp in tps}
-
-    c._thread = SimpleNamespace(seek_to_committed=broker_committed, earliest_offsets=log_starts)
+    c._thread = SimpleNamespace(seek_to_committed=broker_committed)
     c._read_offset = {}
     c._sought[(TOPIC, 38)] = asyncio.get_running_loop().create_future()
     await c.perform_seek()
     assert c._committed_offset[TOPIC] is None  # else every new record below 40 is dropped
     assert c._committed_offset[OTHER] == 7
     assert not c._sought  # what this assignment's streams skip is fetched again
-    assert c._uncommitted_head == {TOPIC: 3}  # where its skipped records are looked for
