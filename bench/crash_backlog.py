@@ -31,7 +31,7 @@ from benchlib import Reader, bench_request, bench_scenario, producer, stack
 
 from streamrouter.codec import encode
 from streamrouter.config import Settings
-from streamrouter.embedded.stack import DEV_WORKER_ENV
+from streamrouter.embedded.stack import DEV_WORKER_ENV, default_env
 
 LATENCY_MS = 300
 SCENARIO = bench_scenario(LATENCY_MS)
@@ -39,10 +39,7 @@ DEFAULTS = Settings()
 RECOVERY_BOUND_S = DEFAULTS.kafka_session_timeout_s + 60  # the goal, from the kill
 # What a worker started with no settings gets (the embedded stack's default is dev
 # timings): consumer-group timeouts, partitions, model timeout, topic check.
-PRODUCTION_ENV = {
-    name: str(getattr(DEFAULTS, name.removeprefix("STREAMROUTER_").lower()))
-    for name in DEV_WORKER_ENV
-}
+PRODUCTION_ENV = default_env(*DEV_WORKER_ENV)
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,15 @@ from benchlib import Reader, producer, stack
 
 from streamrouter.codec import encode
 from streamrouter.config import Settings
+from streamrouter.embedded.stack import default_env
 from streamrouter.events import LLMRequest, LLMResult, Message
 
 DEFAULTS = Settings()
-PRODUCTION_TIMEOUTS = {
-    "STREAMROUTER_MODEL_TIMEOUT_S": str(DEFAULTS.model_timeout_s),
-    "STREAMROUTER_MODEL_MAX_RETRIES": str(DEFAULTS.model_max_retries),
-    "STREAMROUTER_REQUEST_TIMEOUT_S": str(DEFAULTS.request_timeout_s),
-}
+PRODUCTION_TIMEOUTS = default_env(
+    "STREAMROUTER_MODEL_TIMEOUT_S",
+    "STREAMROUTER_MODEL_MAX_RETRIES",
+    "STREAMROUTER_REQUEST_TIMEOUT_S",
+)
 SCENARIO = """
 rules:
   - match: "SILENT-OPUS"

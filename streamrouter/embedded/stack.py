@@ -18,7 +18,7 @@ from streamrouter.config import Settings
 from streamrouter.embedded.broker import embedded_broker
 from streamrouter.embedded.process import ManagedProcess, free_port
 
-__all__ = ["DEV_WORKER_ENV", "EmbeddedStack"]
+__all__ = ["DEV_WORKER_ENV", "EmbeddedStack", "default_env"]
 
 # Short consumer-group timings: a worker on tansu is ready in seconds, not half a minute.
 DEV_WORKER_ENV = {
@@ -32,6 +32,16 @@ DEV_WORKER_ENV = {
 
 SIM_API_KEY = "sk-sim-not-a-secret"
 SETTINGS_ENV_PREFIX = "STREAMROUTER_"
+
+
+def default_env(*names: str) -> dict[str, str]:
+    """These ``STREAMROUTER_*`` variables at the values a worker given no settings has:
+    a stack's worker runs with production timings, not the dev ones above."""
+    defaults = Settings()
+    return {
+        name: str(getattr(defaults, name.removeprefix(SETTINGS_ENV_PREFIX).lower()))
+        for name in names
+    }
 
 
 class EmbeddedStack:

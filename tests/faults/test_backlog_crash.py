@@ -18,6 +18,7 @@ import pytest
 
 from streamrouter.client import StreamClient
 from streamrouter.config import Settings
+from streamrouter.embedded.stack import default_env
 
 from .conftest import TOPICS, Follower, Outcome, new_request, send_all, start_stack
 
@@ -25,11 +26,11 @@ from .conftest import TOPICS, Follower, Outcome, new_request, send_all, start_st
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timeout(600)]
 
 DEFAULTS = Settings()
-PRODUCTION_TIMINGS = {
-    "STREAMROUTER_KAFKA_SESSION_TIMEOUT_S": str(DEFAULTS.kafka_session_timeout_s),
-    "STREAMROUTER_KAFKA_REBALANCE_TIMEOUT_S": str(DEFAULTS.kafka_rebalance_timeout_s),
-    "STREAMROUTER_KAFKA_HEARTBEAT_S": str(DEFAULTS.kafka_heartbeat_s),
-}
+PRODUCTION_TIMINGS = default_env(
+    "STREAMROUTER_KAFKA_SESSION_TIMEOUT_S",
+    "STREAMROUTER_KAFKA_REBALANCE_TIMEOUT_S",
+    "STREAMROUTER_KAFKA_HEARTBEAT_S",
+)
 SCENARIO = """
 latency_ms: 300
 rules:
