@@ -4,8 +4,9 @@ Endpoints:
 
 * ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``, like the real API;
 * ``GET /_sim/calls`` (every ``/v1/messages`` call so far: model, kind, last_user, status,
-  in_flight, at (epoch seconds); status is null for a ``timeout`` call, which never
-  answers) and ``POST /_sim/reset``;
+  retry (the client's ``x-stainless-retry-count``, 0 for a first try), in_flight, at
+  (epoch seconds); status is null for a ``timeout`` call, which never answers) and
+  ``POST /_sim/reset``;
 * ``GET /healthz``.
 
 ``SimServer`` owns the listening server (``start``/``stop``, or ``async with``);
@@ -100,14 +101,27 @@ async def _read_json(request: web.Request) -> Any:
         return None
 
 
+@dataclass(frozen=True)
+class _Call:
+    body: Any
+    retry: int  # how many times the client says it tried this call before
+
+
+def _retry_count(request: web.Request) -> int:
+    try:
+        return int(request.headers.get("x-stainless-retry-count", "0"))
+    except ValueError:
+        return 0
+
+
 def _record(
-    state: _SimState, body: Any, sim_request: SimRequest | None, status: int | None
+    state: _SimState, call: _Call, sim_request: SimRequest | None, status: int | None
 ) -> None:
     if sim_request is not None:
         model: Any = sim_request.model
         kind, last_user = sim_request.kind, sim_request.last_user
     else:
-        body = body if isinstance(body, dict) else {}
+        body = call.body if isinstance(call.body, dict) else {}
         messages = body.get("messages")
         model, kind = body.get("model"), "text"
         last_user = last_user_text(messages) if isinstance(messages, list) else ""
@@ -117,6 +131,7 @@ def _record(
             "kind": kind,
             "last_user": last_user,
             "status": status,
+            "retry": call.retry,
             "in_flight": state.in_flight,
             "at": time.time(),
         }
@@ -133,27 +148,28 @@ async def _messages(request: web.Request) -> web.Response:
     state = request.app[_STATE]
     request_id = _new_id("req_")
     body = await _read_json(request)
+    call = _Call(body, _retry_count(request))
     try:
         sim_request: SimRequest | None = parse_request(body)
         problem = ""
     except ValueError as exc:
         sim_request, problem = None, str(exc)
     if not _authenticated(request):
-        _record(state, body, sim_request, 401)
+        _record(state, call, sim_request, 401)
         return _error(401, "authentication_error", "invalid x-api-key", request_id)
     if sim_request is None:
-        _record(state, body, None, 400)
+        _record(state, call, None, 400)
         return _error(400, "invalid_request_error", problem, request_id)
 
     state.in_flight += 1
     try:
-        return await _answer(state, body, sim_request, request_id)
+        return await _answer(state, call, sim_request, request_id)
     finally:
         state.in_flight -= 1
 
 
 async def _answer(
-    state: _SimState, body: Any, sim_request: SimRequest, request_id: str
+    state: _SimState, call: _Call, sim_request: SimRequest, request_id: str
 ) -> web.Response:
     rule = _injected_fault(state, sim_request) or select_rule(
         state.scenario, state.counters, sim_request.model, sim_request.last_user
@@ -163,12 +179,12 @@ async def _answer(
         latency = rule.latency_ms
     delay = latency.sample_seconds(state.rng)
     if rule is not None and rule.error == "timeout":
-        _record(state, body, sim_request, None)
+        _record(state, call, sim_request, None)
         await _hang(state)
         return _error(500, "api_error", "simulated timeout ended by shutdown", request_id)
     if rule is not None and rule.error is not None:
         status, error_body, headers = error_response(rule.error, rule.retry_after, request_id)
-        _record(state, body, sim_request, status)
+        _record(state, call, sim_request, status)
         await asyncio.sleep(delay)
         return web.json_response(
             error_body, status=status, headers={"request-id": request_id, **headers}
@@ -182,8 +198,8 @@ async def _answer(
     message = recorded or build_message(
         sim_request, rule, message_id=message_id, tool_use_id=tool_use_id
     )
-    message["usage"] = state.cache.account(sim_request.model, body, message["usage"])
-    _record(state, body, sim_request, 200)
+    message["usage"] = state.cache.account(sim_request.model, call.body, message["usage"])
+    _record(state, call, sim_request, 200)
     await asyncio.sleep(delay)
     return web.json_response(message, headers={"request-id": request_id})
 

@@ -120,6 +120,21 @@ async def test_times_fails_twice_then_falls_through_and_reset_rearms(
         await client.messages.create(**answer_args("BUSY", OPUS))
 
 
+async def test_calls_record_the_clients_retry_count(
+    start_sim: StartSim, make_client: MakeClient
+) -> None:
+    sim = await start_sim(
+        rules=[
+            {"match": "BUSY", "error": "overloaded", "times": 2, "retry_after": 0.01},
+            {"match": "BUSY", "answer": "recovered"},
+        ]
+    )
+    await make_client(sim, max_retries=2).messages.create(**answer_args("BUSY", OPUS))
+    await make_client(sim).messages.create(**answer_args("BUSY", OPUS))
+    _, calls = await get_json(f"{sim.url}/_sim/calls")
+    assert [(c["status"], c["retry"]) for c in calls] == [(529, 0), (529, 1), (200, 2), (200, 0)]
+
+
 async def test_rate_limited_is_a_429_with_retry_after(
     start_sim: StartSim, make_client: MakeClient
 ) -> None:
