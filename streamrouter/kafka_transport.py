@@ -23,7 +23,11 @@
    passed over: a group-less read from that offset (``has_record_at``) tells. Commits
    never go past a record on a timer: a re-fetched record can wait in a stream buffer,
    or behind a 30-second group join, for longer than any timer. A partition with no
-   committed offset yet is not guarded (docs/hardening.md, "Left open").
+   committed offset yet is sought back to its beginning whenever Faust seeks to the
+   committed offsets: aiokafka's ``seek_to_committed`` leaves such a partition where
+   fetching got, and Faust drops what it fetches while flow is suspended (at every
+   assignment, during recovery), so those records were skipped for good and the first
+   commit went over them.
 4. An assignment's committed offsets are the broker's. Faust records the offsets of
    every commit it tries as committed, also one that failed because the group was
    rebalancing, and at an assignment it keeps that stale offset where the broker has
@@ -139,6 +143,10 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         for tp, offset in committed.items():
             if offset is None:  # see the module doc, 4.
                 self._committed_offset.pop(ensure_TP(tp), None)
+        # aiokafka seeks only to a committed offset above 0 (see the module doc, 3.)
+        uncommitted = [tp for tp, offset in committed.items() if not offset]
+        if uncommitted:
+            await self._thread.seek_to_beginning(*uncommitted)
         return committed
 
     def _new_offset(self, tp: TP) -> int | None:

@@ -28,6 +28,7 @@ from streamrouter.kafka_transport import (
 
 TOPIC = TP("llm.route.classify", 0)
 OTHER = TP("llm.route.classify", 1)
+PAST = TopicPartition("llm.route.classify", 2)
 
 
 @dataclass(eq=False)
@@ -191,6 +192,10 @@ async def test_the_broker_says_which_offsets_hold_records(broker_url: str) -> No
         assert await asyncio.wait_for(has_record_at(broker_url, TP("held", 0), offset), 30)
 
 
+async def nothing(*partitions: TopicPartition) -> None:
+    pass
+
+
 async def test_a_partition_the_broker_has_no_committed_offset_for_has_none() -> None:
     # As after a broker restart: a commit that failed as the group rejoined was recorded
     # anyway (Faust 0.15 keeps it), and the empty broker has no offset to replace it with.
@@ -200,10 +205,30 @@ async def test_a_partition_the_broker_has_no_committed_offset_for_has_none() -> 
     async def broker_committed() -> dict[TopicPartition, int | None]:
         return {TopicPartition(*TOPIC): None, TopicPartition(*OTHER): 7}  # aiokafka's keys
 
-    c._thread = SimpleNamespace(seek_to_committed=broker_committed)
+    c._thread = SimpleNamespace(seek_to_committed=broker_committed, seek_to_beginning=nothing)
     c._read_offset = {}
     c._sought[(TOPIC, 38)] = asyncio.get_running_loop().create_future()
     await c.perform_seek()
     assert c._committed_offset[TOPIC] is None  # else every new record below 40 is dropped
     assert c._committed_offset[OTHER] == 7
     assert not c._sought  # what this assignment's streams skip is fetched again
+
+
+async def test_a_partition_without_a_committed_offset_is_sought_to_its_beginning() -> None:
+    # aiokafka seeks only to a committed offset above 0: a partition without one stays
+    # where fetching got, past the records Faust dropped while flow was suspended.
+    c = consumer(committed=None, acked=[], in_flight=[])
+    sought_to_beginning: list[TopicPartition] = []
+
+    async def broker_committed() -> dict[TopicPartition, int | None]:
+        return {TopicPartition(*TOPIC): None, TopicPartition(*OTHER): 0, PAST: 12}
+
+    async def seek_to_beginning(*partitions: TopicPartition) -> None:
+        sought_to_beginning.extend(partitions)
+
+    c._thread = SimpleNamespace(
+        seek_to_committed=broker_committed, seek_to_beginning=seek_to_beginning
+    )
+    c._read_offset = {}
+    await c.perform_seek()
+    assert sought_to_beginning == [TopicPartition(*TOPIC), TopicPartition(*OTHER)]
