@@ -9,6 +9,7 @@ from its headers, and every send carries the trace on in its own headers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -53,6 +54,10 @@ log = logging.getLogger("streamrouter.agents")
 
 # The ledger's values: a request id's state.
 ADMITTED = "admitted"
+
+# Pauses between tries to send what a failed stage leaves behind.
+LEAVE_BEHIND_FIRST_PAUSE_S = 0.5
+LEAVE_BEHIND_MAX_PAUSE_S = 30.0
 
 Handler = Callable[[SourceRecord], Awaitable[None]]
 R = TypeVar("R", bound=Record)
@@ -207,12 +212,25 @@ class AgentGroup(ABC):
         """The one place that decides what a failed stage leaves behind: a work item (or
         an orchestration plan) ends in an error result, so every valid request gets one;
         anything else is dead-lettered with the reason. Nothing here escapes the agent
-        loop (Faust would ack and skip the event)."""
+        loop (Faust would ack and skip the event), and the event is not given up until
+        what it leaves behind is sent: a failed send is tried again, with a growing
+        pause, for as long as the worker runs (on shutdown it is left for redelivery)."""
         log.exception("stage failed on %s[%d]@%d", record.topic, record.partition, record.offset)
-        try:
-            await self._leave_behind(record, exc)
-        except Exception:
-            log.exception("could not record the failure of %s@%d", record.topic, record.offset)
+        pause_s = LEAVE_BEHIND_FIRST_PAUSE_S
+        while True:
+            try:
+                await self._leave_behind(record, exc)
+                return
+            except Exception:
+                log.exception(
+                    "could not record the failure of %s[%d]@%d; trying again in %.1f s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    pause_s,
+                )
+            await asyncio.sleep(pause_s)
+            pause_s = min(pause_s * 2, LEAVE_BEHIND_MAX_PAUSE_S)
 
     async def _leave_behind(self, record: SourceRecord, exc: Exception) -> None:
         now = utcnow()

@@ -71,7 +71,14 @@ class OrchestrationAgents(AgentGroup):
         now = utcnow()
         deadline_s = self.rt.policy.orchestrator.deadline_s
         if event.plan is not None:
-            step = on_plan(state, event.plan, now, deadline_s, tracing.current_traceparent())
+            step = on_plan(
+                state,
+                event.plan,
+                now,
+                deadline_s,
+                tracing.current_traceparent(),
+                max_event_bytes=self.rt.settings.max_event_bytes,
+            )
         elif event.result is not None:
             step = on_result(state, event.result, now)
         else:

@@ -4,6 +4,10 @@ deadline passes), then hand the parent to the synthesizer.
 Pure: the state lives in a durable table keyed by the parent's request id (so a
 restart between fan-out and fan-in loses nothing); these functions take the state and
 one event, and return the new state and, once, the work item for synthesis.
+
+The state and the synthesis item carry the parent's request and every subtask answer,
+and both must fit one Kafka record: each answer is kept to an equal share of what the
+event size limit leaves beside the parent (``answer_share``), cut with a note.
 """
 
 from __future__ import annotations
@@ -15,7 +19,18 @@ from pydantic import BaseModel, Field
 
 from streamrouter.events import LLMResult, SubtaskResult, WorkItem
 
-__all__ = ["FanInState", "FanInStep", "on_plan", "on_result", "on_tick", "subtask_id_of"]
+__all__ = [
+    "FanInState",
+    "FanInStep",
+    "answer_share",
+    "on_plan",
+    "on_result",
+    "on_tick",
+    "subtask_id_of",
+]
+
+# The least each subtask answer keeps, however large the parent.
+MIN_ANSWER_BYTES = 1_000
 
 
 class FanInState(BaseModel):
@@ -27,6 +42,8 @@ class FanInState(BaseModel):
     done: bool = False
     # The parent's W3C traceparent, so a deadline tick continues its trace.
     traceparent: str | None = None
+    # UTF-8 bytes each subtask answer may keep (None: no limit).
+    answer_bytes: int | None = None
 
     def finished_marker(self) -> FanInState:
         """What to keep once synthesis has started: enough to ignore late events."""
@@ -47,19 +64,36 @@ def subtask_id_of(result: LLMResult) -> str:
     return result.request_id.rsplit("/", 1)[-1]
 
 
+def answer_share(parent: WorkItem, max_event_bytes: int) -> int:
+    """UTF-8 bytes each subtask answer may keep so that the parent and all answers fit
+    ``max_event_bytes`` (the parent measured as JSON, which Avro never exceeds)."""
+    room = max_event_bytes - len(parent.model_dump_json().encode())
+    return max(MIN_ANSWER_BYTES, room // max(1, len(parent.plan)))
+
+
 def on_plan(
     state: FanInState | None,
     parent: WorkItem,
     now: datetime,
     deadline_s: float,
     traceparent: str | None = None,
+    *,
+    max_event_bytes: int | None = None,
 ) -> FanInStep:
     state = state or FanInState()
     if state.parent is not None or state.done:
         return FanInStep(state)  # a re-delivered plan: the first one stands
     deadline = now + timedelta(seconds=deadline_s)
+    share = None if max_event_bytes is None else answer_share(parent, max_event_bytes)
+    results = {sid: _kept(r, share) for sid, r in state.results.items()}
     state = state.model_copy(
-        update={"parent": parent, "deadline": deadline, "traceparent": traceparent}
+        update={
+            "parent": parent,
+            "deadline": deadline,
+            "traceparent": traceparent,
+            "answer_bytes": share,
+            "results": results,
+        }
     )
     return _ready_if_complete(state, now, deadline_passed=False)
 
@@ -69,8 +103,18 @@ def on_result(state: FanInState | None, result: LLMResult, now: datetime) -> Fan
     subtask_id = subtask_id_of(result)
     if state.finished(subtask_id):
         return FanInStep(state)  # a duplicate, or late after the deadline
-    state = state.model_copy(update={"results": {**state.results, subtask_id: result}})
+    kept = _kept(result, state.answer_bytes)
+    state = state.model_copy(update={"results": {**state.results, subtask_id: kept}})
     return _ready_if_complete(state, now, deadline_passed=False)
+
+
+def _kept(result: LLMResult, max_bytes: int | None) -> LLMResult:
+    answer = (result.answer or "").encode()
+    if max_bytes is None or len(answer) <= max_bytes:
+        return result
+    note = f" [answer cut to {max_bytes} of {len(answer)} bytes to fit one event]".encode()
+    cut = answer[: max(0, max_bytes - len(note))].decode(errors="ignore")
+    return result.model_copy(update={"answer": cut + note.decode()})
 
 
 def on_tick(state: FanInState | None, now: datetime) -> FanInStep:
