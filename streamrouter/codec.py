@@ -5,10 +5,13 @@ Canonical encoding is Avro single-object encoding (Avro spec, "Single object enc
     C3 01 | CRC-64-AVRO fingerprint of the schema's Parsing Canonical Form, 8 bytes,
             little-endian | Avro binary body
 
-The schemas are the ``.avsc`` files in ``schemas/`` (one named type per file, namespace
-``streamrouter.v1``); they are read once, on first use. A record that references another
-(``"streamrouter.v1.Attempt"``) is fingerprinted in its self-contained form: each named
-type is inlined at its first occurrence, as every other Avro implementation sees it.
+The schemas are the ``.avsc`` files in ``schemas/`` (namespace ``streamrouter.v1``); they
+are read once, on first use. The topic-level files (``LLMRequest``, ``LLMResult``,
+``DeadLetter``) are self-contained: each record they use is defined inside them, at its
+first use, so any Avro library loads them alone. The internal files (``WorkItem``...)
+reference types of the files before them by full name (``"streamrouter.v1.Attempt"``).
+Every record is fingerprinted in its self-contained form: each named type is inlined at
+its first occurrence, as every other Avro implementation sees it.
 
 :func:`decode` also accepts a JSON object with the same fields (first non-blank byte
 ``{``), for kcat-style producers. Failures are translated into
@@ -55,7 +58,19 @@ M = TypeVar("M", bound=Record)
 _MAGIC = b"\xc3\x01"
 _HEADER_LEN = len(_MAGIC) + 8
 
-# Dependency order: a schema only references schemas listed before it.
+# The schema files (``schemas/<name>.avsc``) in dependency order: a file references only
+# named types defined in the files before it; the first three reference none.
+_SCHEMA_FILES = (
+    "LLMRequest",
+    "LLMResult",
+    "DeadLetter",
+    "Escalation",
+    "Subtask",
+    "SubtaskResult",
+    "WorkItem",
+    "FanInEvent",
+)
+# Every record type; each is defined in exactly one of the files (nested or at the top).
 _RECORD_TYPES: tuple[type[Record], ...] = (
     Message,
     LLMRequest,
@@ -215,8 +230,8 @@ def _schema_of(model: type[Record]) -> _Schema:
 def _registry() -> _Registry:
     """Read and parse every schema file once, in dependency order."""
     named: dict[str, Any] = {}
-    for model in _RECORD_TYPES:
-        text = (files("streamrouter") / "schemas" / f"{model.__name__}.avsc").read_text("utf-8")
+    for stem in _SCHEMA_FILES:
+        text = (files("streamrouter") / "schemas" / f"{stem}.avsc").read_text("utf-8")
         parse_schema(json.loads(text), named)  # resolves references, fills ``named``
     by_model: dict[type[Record], _Schema] = {}
     for model in _RECORD_TYPES:
@@ -244,6 +259,8 @@ def _inline(schema: Any, named: dict[str, Any], seen: set[str]) -> Any:
         return [_inline(branch, named, seen) for branch in schema]
     out = {key: value for key, value in schema.items() if not key.startswith("__")}
     if out["type"] in _NAMED_TYPES:
+        if out["name"] in seen:  # defined inside a file, and already inlined before
+            return out["name"]
         seen.add(out["name"])
     else:
         out["type"] = _inline(out["type"], named, seen)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import struct
 import typing
 import warnings
@@ -9,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import avro.io
+import avro.name
+import avro.schema
 import pytest
-from fastavro import parse_schema, schemaless_writer
-from fastavro.repository.base import AbstractSchemaRepository
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint as fastavro_fingerprint
 from fastavro.schema import load_schema, to_parsing_canonical_form
 from pydantic import BaseModel
@@ -38,7 +41,6 @@ from streamrouter.events import (
 SCHEMAS = Path(codec.__file__).parent / "schemas"
 NOW = datetime(2026, 3, 1, 12, 0, 0, 123_000, tzinfo=UTC)
 
-# Dependency order, as the files must be parsed.
 RECORD_TYPES: list[type[Record]] = [
     Message,
     LLMRequest,
@@ -52,6 +54,19 @@ RECORD_TYPES: list[type[Record]] = [
     LLMResult,
     FanInEvent,
     DeadLetter,
+]
+# The schemas of the topics users publish to or read: each file stands alone.
+TOPIC_LEVEL: list[type[Record]] = [LLMRequest, LLMResult, DeadLetter]
+# The schema files in the order they load: a file references only types of the files before.
+SCHEMA_FILES = [
+    "LLMRequest",
+    "LLMResult",
+    "DeadLetter",
+    "Escalation",
+    "Subtask",
+    "SubtaskResult",
+    "WorkItem",
+    "FanInEvent",
 ]
 
 REQUEST = LLMRequest(
@@ -168,17 +183,71 @@ EXAMPLES: list[Record] = [
 ]
 
 
-def _load_avsc(model: type[Record]) -> dict[str, Any]:
-    return json.loads((SCHEMAS / f"{model.__name__}.avsc").read_text())
+def _named_types() -> list[tuple[str, dict[str, Any]]]:
+    """Every named type defined in the schema files: (full name, definition), the
+    definition's namespace made explicit (a nested one inherits its enclosing type's)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(schema: Any, namespace: str | None) -> None:
+        if isinstance(schema, list):
+            for branch in schema:
+                walk(branch, namespace)
+        elif isinstance(schema, dict):
+            if schema["type"] in ("record", "error", "enum", "fixed"):
+                namespace = schema.get("namespace", namespace)
+                found.append((f"{namespace}.{schema['name']}", {**schema, "namespace": namespace}))
+            elif isinstance(schema["type"], dict | list):
+                walk(schema["type"], namespace)
+            for field in schema.get("fields", []):
+                walk(field["type"], namespace)
+            for key in ("items", "values"):
+                if key in schema:
+                    walk(schema[key], namespace)
+
+    for path in sorted(SCHEMAS.glob("*.avsc")):
+        walk(json.loads(path.read_text()), None)
+    return found
 
 
-class _SchemaDir(AbstractSchemaRepository):
-    def load(self, name: str) -> dict[str, Any]:
-        return json.loads((SCHEMAS / f"{name.rsplit('.', 1)[-1]}.avsc").read_text())
+def _definition(model: type[Record]) -> dict[str, Any]:
+    (definition,) = (d for n, d in _named_types() if n == f"{codec.NAMESPACE}.{model.__name__}")
+    return definition
 
 
-def _self_contained(model: type[Record]) -> Any:
-    return load_schema(f"{codec.NAMESPACE}.{model.__name__}", repo=_SchemaDir())
+def _standalone(model: type[Record]) -> Any:
+    return load_schema(str(SCHEMAS / f"{model.__name__}.avsc"))
+
+
+def _avro_schemas() -> dict[str, avro.schema.Schema]:
+    """Every named type as the Apache ``avro`` package parses the files, in load order."""
+    names = avro.name.Names()
+    for stem in SCHEMA_FILES:
+        avro.schema.make_avsc_object(json.loads((SCHEMAS / f"{stem}.avsc").read_text()), names)
+    return names.names
+
+
+def _avro_canonical_form(schema: avro.schema.Schema) -> str:
+    """``schema``'s Parsing Canonical Form, from the ``avro`` package's own.
+
+    avro (1.12) writes a primitive with a logical type as ``{"type":"long"}``, where the
+    spec's [PRIMITIVES] rule (and Java, and fastavro) write ``"long"``: its
+    ``Schema.fingerprint()`` therefore differs from theirs for any schema with a
+    ``timestamp-millis`` field. This applies that one rule.
+    """
+
+    def simple(node: Any) -> Any:
+        if isinstance(node, list):
+            return [simple(item) for item in node]
+        if isinstance(node, dict):
+            if node.keys() == {"type"} and isinstance(node["type"], str):
+                return node["type"]
+            return {
+                k: simple(v) if k in ("type", "fields", "items", "values") else v
+                for k, v in node.items()
+            }
+        return node
+
+    return json.dumps(simple(json.loads(schema.canonical_form)), separators=(",", ":"))
 
 
 def _frame(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
@@ -209,9 +278,9 @@ def test_every_record_type_has_an_example() -> None:
 def test_frame_is_c3_01_then_little_endian_crc64_of_self_contained_canonical_form(
     model: type[Record],
 ) -> None:
-    # Independent path: fastavro's load_schema, which injects each referenced named type
-    # at its first occurrence (parse_schema(..., expand=True) only expands one level).
-    canonical_form = to_parsing_canonical_form(_self_contained(model))
+    # Independent path: the Apache avro package parses the files in order and writes each
+    # type's canonical form with every named type inlined at its first occurrence.
+    canonical_form = _avro_canonical_form(_avro_schemas()[f"{codec.NAMESPACE}.{model.__name__}"])
     parse_schema(json.loads(canonical_form))  # stands alone: no named_schemas needed
 
     expected = struct.pack("<Q", _crc64_avro(canonical_form.encode()))
@@ -249,7 +318,7 @@ def test_crc64_avro_matches_the_avro_test_vectors(canonical_form: str, java_long
 
 def test_frames_from_another_writer_decode() -> None:
     raw = _frame(
-        _self_contained(LLMRequest),
+        _standalone(LLMRequest),
         {"request_id": "x", "messages": [{"role": "user", "content": "hi"}]},
     )
     request = decode(raw, LLMRequest)
@@ -366,7 +435,7 @@ def test_bad_input(raw: bytes, error: type[Exception], reason: str) -> None:
 
 
 def test_avro_that_breaks_the_contract_is_invalid_request() -> None:
-    raw = _frame(_self_contained(LLMRequest), {"request_id": ""})
+    raw = _frame(_standalone(LLMRequest), {"request_id": ""})
     with pytest.raises(InvalidRequestError, match="request_id"):
         decode(raw, LLMRequest)
 
@@ -413,13 +482,42 @@ def test_non_event_types_are_a_programming_error() -> None:
 # --- one source of truth: the .avsc files --------------------------------------------------
 
 
-def test_schema_files_are_exactly_the_record_types() -> None:
-    assert {p.stem for p in SCHEMAS.glob("*.avsc")} == {m.__name__ for m in RECORD_TYPES}
+def test_schema_files_define_each_record_type_once() -> None:
+    assert sorted(p.stem for p in SCHEMAS.glob("*.avsc")) == sorted(SCHEMA_FILES)
+    names = [name for name, _ in _named_types()]
+    assert len(names) == len(set(names)), "a named type is defined twice"
+    records = {name for name, d in _named_types() if d["type"] == "record"}
+    assert records == {f"{codec.NAMESPACE}.{m.__name__}" for m in RECORD_TYPES}
+
+
+@pytest.mark.parametrize("model", TOPIC_LEVEL, ids=lambda m: m.__name__)
+def test_topic_level_schema_loads_standalone_with_fastavro_and_avro(
+    model: type[Record], tmp_path: Path
+) -> None:
+    # What any Avro user does with the one file: load it, fingerprint it, read the frames.
+    alone = tmp_path / f"{model.__name__}.avsc"  # no sibling files to resolve names from
+    shutil.copyfile(SCHEMAS / alone.name, alone)
+    frames = [(e, encode(e)) for e in EXAMPLES if type(e) is model]
+
+    fastavro_schema = load_schema(str(alone))
+    canonical_form = to_parsing_canonical_form(fastavro_schema)
+    assert bytes.fromhex(fastavro_fingerprint(canonical_form, "CRC-64-AVRO")) == fingerprint(model)
+
+    avro_schema = avro.schema.parse(alone.read_text())
+    assert _avro_canonical_form(avro_schema) == canonical_form
+    assert struct.pack("<Q", _crc64_avro(canonical_form.encode())) == fingerprint(model)
+
+    for event, raw in frames:
+        assert raw[2:10] == fingerprint(model)
+        body = io.BytesIO(raw[10:])
+        assert model.model_validate(schemaless_reader(body, fastavro_schema, None)) == event
+        datum = avro.io.DatumReader(avro_schema).read(avro.io.BinaryDecoder(io.BytesIO(raw[10:])))
+        assert model.model_validate(datum) == event
 
 
 @pytest.mark.parametrize("model", RECORD_TYPES, ids=lambda m: m.__name__)
 def test_model_mirrors_avro_record(model: type[Record]) -> None:
-    schema = _load_avsc(model)
+    schema = _definition(model)
     assert schema["type"] == "record"
     assert schema["name"] == model.__name__
     assert schema["namespace"] == codec.NAMESPACE
@@ -451,8 +549,8 @@ def test_literal_types_mirror_avro_enums() -> None:
                 collect(field["type"])
             collect(schema.get("items"))
 
-    for model in RECORD_TYPES:
-        collect(_load_avsc(model))
+    for path in SCHEMAS.glob("*.avsc"):
+        collect(json.loads(path.read_text()))
     assert enums == {
         name: list(typing.get_args(getattr(events, name)))
         for name in (
