@@ -3,12 +3,20 @@
 The confidence that decides combines the model's self-report with heuristics on the
 response (:mod:`streamrouter.routing.confidence`). The top tier always answers. When
 every model of the tier's fallback chain fails, the request ends in an error result.
+
+A reply with no answer (cut at ``max_tokens`` before the tool input held one, or an empty
+one) at the last tier the request may reach ends in an error result of type
+``incomplete_answer`` naming the stop reason, never in ``status: ok`` with an empty
+answer. A lower tier's draft is not returned instead: it escalated because it was below
+its tier's threshold, so the service had already judged it not good enough to be final.
+Every attempt and its cost stay in the result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Final
 
 from streamrouter.events import Escalation, LLMResult, WorkItem
 from streamrouter.llm.client import ModelReply
@@ -30,7 +38,10 @@ from streamrouter.routing.confidence import (
 )
 from streamrouter.routing.escalation import escalate_if_unsure
 
-__all__ = ["answer", "judge_reply"]
+__all__ = ["INCOMPLETE_ANSWER", "answer", "incomplete_answer_message", "judge_reply"]
+
+INCOMPLETE_ANSWER: Final = "incomplete_answer"
+"""Error type of a request whose last allowed tier replied without an answer."""
 
 
 async def answer(
@@ -78,6 +89,9 @@ async def answer(
             update={"tier": next_tier, "escalation": escalation, "attempts": attempts}
         )
     done = work.model_copy(update={"attempts": attempts})
+    if not parsed.answer:
+        message = incomplete_answer_message(tier.name, reply, max_tokens, work.escalation)
+        return error_result(done, error_type=INCOMPLETE_ANSWER, message=message, now=clock())
     return ok_result(
         done,
         tier=tier.name,
@@ -87,6 +101,25 @@ async def answer(
         fallback_used=outcome.fallback_used,
         now=clock(),
     )
+
+
+def incomplete_answer_message(
+    tier: str, reply: ModelReply, max_tokens: int, draft: Escalation | None
+) -> str:
+    """Why a final reply carried no answer, for the ``incomplete_answer`` error."""
+    stop = reply.stop_reason or "none"
+    message = (
+        f"{tier} ({reply.model}) replied without an answer: stop_reason {stop}, "
+        f"{reply.usage.output_tokens} output tokens of max_tokens {max_tokens}"
+    )
+    if stop == "max_tokens" or reply.usage.output_tokens >= max_tokens > 0:
+        message += "; the reply was cut off, a larger max_tokens may let it finish"
+    if draft is not None and draft.answer:
+        message += (
+            f"; the {draft.from_tier} draft (confidence {draft.confidence:.2f}) was below "
+            "its tier's threshold and is not returned"
+        )
+    return message
 
 
 def judge_reply(reply: ModelReply, max_tokens: int, weights: ConfidenceWeights) -> float:

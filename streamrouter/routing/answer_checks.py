@@ -8,6 +8,11 @@
   annotations (``<<15*2=30>>30``) are checked too: the annotation and the number shown
   after it.
 * ``calculations``: how many stated calculations the answer has (a worked solution).
+* ``works_calculation``: the answer is a worked calculation at all: a stated
+  calculation, a calculator annotation, a ``#### 42`` or ``\\boxed{}`` final answer, or a
+  line with ``=`` that computes with numbers (units and labels allowed, ``6 feet x 4 feet``,
+  ``20 (Monday) + 15``, ``2S - 5 = 45``). Prose and code that merely mention numbers or
+  assign a value (``timeout = 30``) are not; the other checks are meant for answers that are.
 * ``has_final_answer_marker``: the answer states its final answer in a recognisable
   form (``#### 42``, ``\\boxed{42}``, ``The answer is``, ``Final answer:``, ``Answer:``).
 * ``looks_unfinished``: the text stops mid-way: an unclosed ``<<``, ``(``, ``[`` or
@@ -46,6 +51,7 @@ __all__ = [
     "has_final_answer_marker",
     "looks_unfinished",
     "rounded_intermediate",
+    "works_calculation",
 ]
 
 _NUMBER: Final = r"\$?-?\d[\d,]*(?:\.\d+)?%?"
@@ -68,6 +74,12 @@ _OPERATOR: Final = re.compile(r"[-+*/\u00d7\u00f7xX]")
 _FINAL_MARKER: Final = re.compile(
     r"####|\\boxed\{|\bfinal answer\b|\bthe answer is\b|^\s*answer\s*:", re.IGNORECASE | re.M
 )
+_MATH_MARKER: Final = re.compile(r"####\s*\$?-?\d|\\boxed\{|<<[\d(.$][^<>\n]*[-+*/=]")
+_LABEL: Final = r"(?:[A-Za-z]+\s*|\([^()\n]*\)\s*)"
+_NUMBERS_OPERATED: Final = re.compile(
+    rf"\d[\d,.]*[%\"']?\s*{_LABEL}{{0,3}}[-+*/\u00d7\u00f7xX]\s*[$(]?\s*\d"
+)
+_OPERATION_RESULT: Final = re.compile(r"\d[^\n=]*?[-+*/\u00d7\u00f7xX][^\n=]*?=\s*\$?-?\.?\d")
 _CANNOT_END: Final = tuple("+-*/\u00d7\u00f7=,(<[{")
 _OPS: Final[dict[type, Callable[[float, float], float]]] = {
     ast.Add: operator.add,
@@ -167,6 +179,20 @@ def arithmetic_errors(text: str) -> int:
 def calculations(text: str) -> int:
     """How many stated calculations ``text`` has (checked or not)."""
     return _chain_errors(re.sub(r"<<[^<>]*>>", "", text))[1] + _annotation_errors(text)[1]
+
+
+def works_calculation(text: str) -> bool:
+    """The answer works a calculation: it states one (``calculations``), has a calculator
+    annotation or a ``####``/``\\boxed{}`` final answer, or has a line with ``=`` that
+    operates on numbers (``6 feet x 4 feet``, ``20 (Monday) + 15``) or gives the result of
+    an operation (``2S - 5 = 45``). Ordinary prose and code are not worked calculations."""
+    if _MATH_MARKER.search(text) or calculations(text):
+        return True
+    return any(
+        _NUMBERS_OPERATED.search(line) or _OPERATION_RESULT.search(line)
+        for line in text.splitlines()
+        if "=" in line
+    )
 
 
 def has_final_answer_marker(text: str) -> bool:

@@ -1,14 +1,17 @@
 """The confidence that decides escalation: the self-report combined with response heuristics.
 
 Self-reported confidence is noisy, so ``combine_confidence`` shrinks it toward a prior and
-subtracts penalties for signs of a weak answer: a ``max_tokens`` stop, hedging words, an
-abnormally short or long answer, an ignored answer format, extra tool calls, and checks of
-the answer's own text (:mod:`streamrouter.routing.answer_checks`): a stated calculation
-that does not hold, a text that stops mid-way, a worked calculation with no marked final
-answer, a final answer that is not one number or not the result of the answer's own last
-calculation, a result rounded mid-way, self-corrections and approximations. The weights
-are a ``ConfidenceWeights`` loaded from the policy file (``ConfidenceWeights.from_mapping``);
-the defaults of the answer checks were tuned on recorded answers (docs/evaluation.md).
+subtracts penalties for signs of a weak answer. General signals apply to every answer: a
+``max_tokens`` stop, hedging words, an abnormally short or long answer, a text that stops
+mid-way, an ignored answer format, extra tool calls. Checks meant for worked calculations
+apply only to answers that are one (``works_calculation`` in
+:mod:`streamrouter.routing.answer_checks`): a stated calculation that does not hold, a
+worked calculation with no marked final answer, a final answer that is not one number or
+not the result of the answer's own last calculation, a result rounded mid-way,
+self-corrections ("however", "instead") and approximations. Ordinary prose that says
+"however" is not penalized for it. The weights are a ``ConfidenceWeights`` loaded from the
+policy file (``ConfidenceWeights.from_mapping``); the defaults of the answer checks were
+tuned on recorded answers (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from streamrouter.routing.answer_checks import (
     has_final_answer_marker,
     looks_unfinished,
     rounded_intermediate,
+    works_calculation,
 )
 
 __all__ = [
@@ -66,7 +70,7 @@ REVISION_WORDS: Final = (
     "let me recheck",
     "instead",
 )
-"""Signs that the answer revises itself on the way."""
+"""Signs that a worked calculation revises itself on the way (not counted in prose)."""
 
 APPROXIMATION_WORDS: Final = (
     "approximately",
@@ -77,7 +81,7 @@ APPROXIMATION_WORDS: Final = (
     "to the nearest",
     "\u2248",
 )
-"""Signs that the answer settles for an approximate result."""
+"""Signs that a worked calculation settles for an approximate result (not in prose)."""
 
 
 def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
@@ -104,7 +108,9 @@ CHARS_PER_TOKEN: Final = 4
 class ConfidenceWeights:
     """How ``combine_confidence`` weighs each signal. Every penalty is subtracted once.
 
-    Defaults are a starting point, to be tuned against labelled data.
+    Defaults are a starting point, to be tuned against labelled data. The penalties from
+    ``arithmetic_error_penalty`` to ``fractional_answer_penalty``, except
+    ``unfinished_penalty``, apply only to worked calculations (``works_calculation``).
     """
 
     self_report: float = 0.9
@@ -140,9 +146,10 @@ class ConfidenceWeights:
     """The answer works a calculation but never marks its final answer (``#### 42``,
     ``\\boxed{42}``, ``The answer is 42``, ``Final answer:``)."""
     revision_penalty: float = 0.1
-    """The answer revises itself (``REVISION_WORDS``: "however", "wait", "actually", ...)."""
+    """A worked calculation revises itself (``REVISION_WORDS``: "however", "wait",
+    "actually", ...)."""
     approximation_penalty: float = 0.1
-    """The answer settles for an approximation (``APPROXIMATION_WORDS``)."""
+    """A worked calculation settles for an approximation (``APPROXIMATION_WORDS``)."""
     conflicting_answer_penalty: float = 0.2
     """The final answer is not one number (``#### 3 and 1``) or marked answers disagree."""
     unsupported_answer_penalty: float = 0.2
@@ -241,16 +248,19 @@ def combine_confidence(
                 + w.no_tool_call_penalty                if s.tool_calls == 0
                                                         and s.self_confidence is None
                 + w.extra_tool_calls_penalty            if s.tool_calls > 1
-        + w.arithmetic_error_penalty            if a stated calculation does not hold
-        + w.unfinished_penalty                  if the text stops mid-way
-        + w.unmarked_answer_penalty             if it calculates but marks no final answer
-        + w.revision_penalty                    if it uses a REVISION_WORDS phrase
-        + w.approximation_penalty               if it uses an APPROXIMATION_WORDS phrase
-        + w.conflicting_answer_penalty          if its final answer is not one number
-        + w.unsupported_answer_penalty          if its final answer is not its last result
-        + w.rounded_intermediate_penalty        if it rounds a result mid-way
-        + w.fractional_answer_penalty           if its final answer is not whole
-        + w.length_penalty_per_1k_chars * len(answer) / 1000
+                + w.length_penalty_per_1k_chars * len(answer) / 1000
+                + w.unfinished_penalty                  if the text stops mid-way
+                + math_penalty                          if works_calculation(answer)
+        math_penalty =                                  (only for a worked calculation)
+                  w.arithmetic_error_penalty            if a stated calculation does not hold
+                + w.unmarked_answer_penalty             if it states calculations but marks
+                                                        no final answer
+                + w.revision_penalty                    if it uses a REVISION_WORDS phrase
+                + w.approximation_penalty               if it uses an APPROXIMATION_WORDS phrase
+                + w.conflicting_answer_penalty          if its final answer is not one number
+                + w.unsupported_answer_penalty          if its final answer is not its last result
+                + w.rounded_intermediate_penalty        if it rounds a result mid-way
+                + w.fractional_answer_penalty           if its final answer is not whole
         return clamp(base - penalty, 0, 1)
 
     A self-report outside [0, 1] is clamped first; a NaN one counts as no self-report.
@@ -291,12 +301,15 @@ def combine_confidence(
 
 
 def _answer_check_penalty(answer: str, weights: ConfidenceWeights) -> float:
-    """Penalties from reading the answer's own text (see ``answer_checks``)."""
+    """Penalties from reading the answer's own text (see ``answer_checks``): length and an
+    unfinished text for every answer, the rest only for a worked calculation."""
     penalty = weights.length_penalty_per_1k_chars * len(answer) / 1000
-    if arithmetic_errors(answer):
-        penalty += weights.arithmetic_error_penalty
     if looks_unfinished(answer):
         penalty += weights.unfinished_penalty
+    if not works_calculation(answer):
+        return penalty
+    if arithmetic_errors(answer):
+        penalty += weights.arithmetic_error_penalty
     if not has_final_answer_marker(answer) and calculations(answer):
         penalty += weights.unmarked_answer_penalty
     if _REVISION_PATTERN.search(answer):

@@ -13,6 +13,7 @@ from streamrouter.routing.confidence import (
     combine_confidence,
     count_hedges,
 )
+from streamrouter.routing.escalation import escalate_if_unsure
 
 # Weights with shrinkage off, so expected values are easy to read.
 PLAIN = ConfidenceWeights(self_report=1.0)
@@ -165,3 +166,73 @@ def test_from_mapping_rejects(data: dict[str, Any], message: str) -> None:
 def test_deterministic() -> None:
     sample = signals(answer="Maybe 4", stop_reason="max_tokens", self_confidence=0.77)
     assert len({combine_confidence(sample) for _ in range(5)}) == 1
+
+
+# The checks meant for worked calculations apply to worked calculations only. With the
+# default weights a 0.95 self-report is 0.9 * 0.95 + 0.1 * 0.5 = 0.905; haiku's threshold
+# is 0.85, and the revision penalty (0.1) would take it to 0.805.
+HAIKU_THRESHOLDS = {"haiku": 0.85, "sonnet": 0.80}
+TIERS = ("haiku", "sonnet", "opus")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Use a queue per tenant. However, keep one consumer group for the whole service.",
+        "Return a generator instead of a list; it keeps memory flat.",
+        "Actually, the config file is read once at start-up, so restart the worker.",
+        "About 300 people came, roughly twice as many as in 2019.",  # approximation words
+        "count = 0\nfor item in items:\n    count += 1\n\nUse len(items) instead.",
+    ],
+)
+def test_confident_prose_is_judged_by_the_general_signals_only(answer: str) -> None:
+    confidence = combine_confidence(signals(answer=answer, self_confidence=0.95))
+    assert confidence == pytest.approx(0.905)
+    assert escalate_if_unsure("haiku", confidence, HAIKU_THRESHOLDS, TIERS) is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        pytest.param("She has 12 + 15 = 27 marbles.\n#### 27", 0.905, id="clean"),
+        pytest.param(
+            "She has 12 + 15 = 28 marbles. Wait, however, 12 + 15 = 27.\n#### 27",
+            0.455,  # a calculation that does not hold 0.35 and revision 0.1
+            id="wrong-step-then-revises",
+        ),
+        pytest.param(
+            "The pool holds 6 feet x 4 feet x 5 feet = 120 cubic feet; instead of 120 use 100."
+            "\n#### 100",
+            0.805,  # revision 0.1, in a calculation with units
+            id="units-revises",
+        ),
+        pytest.param(
+            "Each gets roughly 80 / 3 = 26.67 apples.\n#### 27",
+            0.705,  # approximation 0.1 and a result rounded mid-way 0.1
+            id="approximates-rounds",
+        ),
+    ],
+)
+def test_worked_calculations_keep_their_penalties(answer: str, expected: float) -> None:
+    confidence = combine_confidence(signals(answer=answer, self_confidence=0.95))
+    assert confidence == pytest.approx(expected)
+
+
+def test_revising_math_answer_at_haiku_still_escalates() -> None:
+    answer = "Wait, she has 12 + 15 = 27 marbles.\n#### 27"
+    confidence = combine_confidence(signals(answer=answer, self_confidence=0.95))
+    assert confidence == pytest.approx(0.805)
+    assert escalate_if_unsure("haiku", confidence, HAIKU_THRESHOLDS, TIERS) == "sonnet"
+
+
+def test_general_signals_still_apply_to_prose() -> None:
+    cut = "Use a queue per tenant. However, keep one consumer group for"
+    assert combine_confidence(signals(answer=cut + " (see", self_confidence=0.95)) == (
+        pytest.approx(0.605)  # unfinished: an unclosed bracket
+    )
+    assert combine_confidence(
+        signals(answer=cut, self_confidence=0.95, stop_reason="max_tokens")
+    ) == pytest.approx(0.605)
+    assert combine_confidence(
+        signals(answer="Maybe use a queue instead.", self_confidence=0.95)
+    ) == pytest.approx(0.855)
