@@ -70,8 +70,8 @@ class StreamRouterApp(faust.App):
         for callback in self._on_stopped:
             await callback()
 
-    # The two overrides below replace private hooks of faust-streaming 0.15 (pinned
-    # below 0.16).
+    # The two overrides below replace private hooks of faust-streaming (pinned to the
+    # version they were checked against, pyproject.toml).
     def _new_transport(self) -> StreamRouterTransport:
         return StreamRouterTransport(self.conf.broker_consumer, self)
 

@@ -37,7 +37,8 @@
    which a broker that holds fetches open for that long (tansu does) adds to the latency
    of every hop on a quiet partition.
 
-All override private hooks of faust-streaming 0.15 (pinned below 0.16).
+All override private hooks of faust-streaming 0.15.3 and aiokafka 0.14.0, the versions
+pyproject.toml pins exactly.
 """
 
 from __future__ import annotations

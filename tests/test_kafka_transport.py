@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+import aiokafka
 import pytest
 from aiokafka import TopicPartition
 from faust.types import TP
 from intervaltree import IntervalTree
 
 from streamrouter.admin import TopicAdmin, TopicSpec
-from streamrouter.client import StreamClient
+from streamrouter.client import StreamClient, bootstrap_servers
 from streamrouter.config import Topics
 from streamrouter.embedded.broker import embedded_broker
 from streamrouter.kafka_transport import (
@@ -232,3 +233,33 @@ async def test_a_partition_without_a_committed_offset_is_sought_to_its_beginning
     c._read_offset = {}
     await c.perform_seek()
     assert sought_to_beginning == [TopicPartition(*TOPIC), TopicPartition(*OTHER)]
+
+
+@pytest.mark.e2e
+async def test_aiokafka_leaves_a_partition_without_a_commit_where_fetching_got(
+    broker_url: str,
+) -> None:
+    """What the seek to the beginning above makes up for, in the installed aiokafka."""
+    async with TopicAdmin(broker_url) as admin:
+        await admin.create([TopicSpec("uncommitted", 1, 1)])
+    async with StreamClient(broker_url, Topics(prefix="x.")) as client:
+        for n in range(3):
+            await client.send_raw(b"k", b"v%d" % n, topic="uncommitted")
+    partition = TopicPartition("uncommitted", 0)
+    consumer = aiokafka.AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker_url),
+        group_id="never-commits",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        consumer.assign([partition])
+        fetched = 0
+        while fetched < 3:
+            batch = await consumer.getmany(partition, timeout_ms=1000)
+            fetched += len(batch.get(partition, ()))
+        assert await consumer.seek_to_committed() == {partition: None}
+        assert await consumer.position(partition) == 3  # not sought back
+    finally:
+        await consumer.stop()
