@@ -10,14 +10,12 @@ never below a smaller one's.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from streamrouter.sim.scenario import Complexity
+from streamrouter.sim.tokens import count_input_tokens, estimate_tokens  # re-exported
 
 __all__ = [
     "SimAnswer",
@@ -110,36 +108,6 @@ def simulate_answer(model: str, prompt: str) -> SimAnswer:
     answer = f"[{model}] Simulated answer to: {gist}" if gist else f"[{model}] Simulated answer."
     reasoning = f"simulated: difficulty {level:.2f}, capability {skill:.2f}"
     return SimAnswer(answer, round(confidence, 3), reasoning)
-
-
-def estimate_tokens(text: str) -> int:
-    """About four characters per token, at least one."""
-    return max(1, math.ceil(len(text) / 4))
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence):
-        parts = []
-        for block in content:
-            if isinstance(block, Mapping) and block.get("type") == "text":
-                parts.append(str(block.get("text", "")))
-            else:
-                parts.append(json.dumps(block, sort_keys=True))
-        return "\n".join(parts)
-    return json.dumps(content, sort_keys=True)
-
-
-def count_input_tokens(body: Mapping[str, Any]) -> int:
-    """Input tokens of a Messages request: system, every message and the tool definitions."""
-    parts = [_content_text(body.get("system") or "")]
-    for message in body.get("messages") or ():
-        if isinstance(message, Mapping):
-            parts.append(_content_text(message.get("content", "")))
-    for tool in body.get("tools") or ():
-        parts.append(json.dumps(tool, sort_keys=True))
-    return estimate_tokens("\n".join(parts))
 
 
 def plan_payload(prompt: str, subtasks: int | None) -> dict[str, Any]:

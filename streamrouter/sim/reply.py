@@ -1,17 +1,24 @@
 """What the simulator answers, as pure functions: request in, response body out.
 
-``parse_request`` reads a Messages API body and works out what the caller asked for:
+``parse_request`` (:mod:`streamrouter.sim.request`, re-exported here) checks a Messages
+API body and works out what the caller asked for; ``build_message`` then builds the
+API's ``message`` object from the request, the matched scenario rule (if any) and the
+deterministic simulation for what the rule leaves open:
 
-* forced tool use (``tool_choice={"type": "tool", "name": ...}``): ``classify_request``
-  is a classification, ``submit_answer`` an answer with a confidence; another tool is
-  recognised by its schema's ``complexity``/``answer`` properties, else filled in from
-  the schema (kind ``structured``);
-* JSON-schema output (``output_config.format.type == "json_schema"``), recognised the
-  same way, answered with one ``text`` block holding the JSON;
-* otherwise a plain text answer.
+* a forced tool call answers with one ``tool_use`` block (``stop_reason: tool_use``);
+  a rule's ``tool_use`` naming the forced tool (or, with ``tool_choice: any``, any
+  offered tool) supplies the call;
+* otherwise, when the rule has a ``tool_use: {name, input}`` and the request offers a
+  tool of that name (and ``tool_choice`` is not ``none``), the model calls it: a
+  ``tool_use`` block (after a ``text`` block holding the rule's ``answer``, if any),
+  ``stop_reason: tool_use``;
+* otherwise one ``text`` block: the rule's ``answer`` or the simulated one, or the
+  JSON object in JSON-schema output mode.
 
-``build_message`` then builds the API's ``message`` object from the request, the matched
-scenario rule (if any) and the deterministic simulation for what the rule leaves open.
+Text is cut at the first of the request's ``stop_sequences`` it contains
+(``stop_reason: stop_sequence``, ``stop_sequence`` set; a tool call after the cut is
+not made), and at ``max_tokens`` (``stop_reason: max_tokens``). A rule's
+``stop_reason`` and ``output_tokens`` override what is computed.
 """
 
 from __future__ import annotations
@@ -19,15 +26,22 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from streamrouter.sim.behaviour import (
     SimAnswer,
     classify,
-    count_input_tokens,
     estimate_tokens,
     plan_payload,
     simulate_answer,
+)
+from streamrouter.sim.request import (
+    CallKind,
+    OutputMode,
+    SimRequest,
+    last_user_text,
+    parse_count_request,
+    parse_request,
 )
 from streamrouter.sim.scenario import ErrorKind, Rule
 
@@ -43,13 +57,6 @@ __all__ = [
     "parse_request",
 ]
 
-CallKind = Literal["classify", "answer", "plan", "text", "structured"]
-OutputMode = Literal["tool", "json", "text"]
-
-CLASSIFY_TOOL = "classify_request"
-ANSWER_TOOL = "submit_answer"
-PLAN_TOOL = "plan_subtasks"
-
 _ERRORS: dict[str, tuple[int, str, str]] = {
     "rate_limited": (429, "rate_limit_error", "Rate limit exceeded (simulated)."),
     "overloaded": (529, "overloaded_error", "Overloaded (simulated)."),
@@ -57,126 +64,10 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class SimRequest:
-    """What one ``POST /v1/messages`` asks for."""
-
-    model: str
-    max_tokens: int
-    last_user: str
-    kind: CallKind
-    mode: OutputMode
-    input_tokens: int
-    tool_name: str | None = None
-    schema: Mapping[str, Any] | None = None
-
-
-def last_user_text(messages: list[Any]) -> str:
-    """The text of the last user message (its text blocks joined when it is a list)."""
-    for message in reversed(messages):
-        if not isinstance(message, Mapping) or message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            return content
-        if isinstance(content, list):
-            return "\n".join(
-                str(block.get("text", ""))
-                for block in content
-                if isinstance(block, Mapping) and block.get("type") == "text"
-            )
-        return ""
-    return ""
-
-
-def _check_common(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise ValueError("request body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise ValueError("model: Field required (a non-empty string)")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ValueError("messages: Field required (a non-empty list)")
-    for index, message in enumerate(messages):
-        if not isinstance(message, Mapping) or message.get("role") not in ("user", "assistant"):
-            raise ValueError(f"messages.{index}: expected an object with role user or assistant")
-    return body
-
-
-def parse_count_request(body: Any) -> int:
-    """Input tokens for ``POST /v1/messages/count_tokens``; ValueError if the body is bad."""
-    return count_input_tokens(_check_common(body))
-
-
 def _properties(schema: Any) -> Mapping[str, Any]:
     if isinstance(schema, Mapping) and isinstance(schema.get("properties"), Mapping):
         return schema["properties"]
     return {}
-
-
-def _kind_of(name: str | None, schema: Any) -> CallKind:
-    properties = _properties(schema)
-    if name == CLASSIFY_TOOL or "complexity" in properties:
-        return "classify"
-    if name == ANSWER_TOOL or "answer" in properties:
-        return "answer"
-    if name == PLAN_TOOL or "subtasks" in properties:
-        return "plan"
-    return "structured"
-
-
-def _forced_tool(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    choice = body.get("tool_choice")
-    tools = [tool for tool in body.get("tools") or () if isinstance(tool, Mapping)]
-    if not isinstance(choice, Mapping):
-        return None
-    if choice.get("type") == "any" and tools:
-        return tools[0]
-    if choice.get("type") != "tool":
-        return None
-    name = choice.get("name")
-    for tool in tools:
-        if tool.get("name") == name:
-            return tool
-    raise ValueError(f"tool_choice.name: tool {name!r} is not among the request's tools")
-
-
-def _json_schema(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    output_config = body.get("output_config")
-    if not isinstance(output_config, Mapping):
-        return None
-    output_format = output_config.get("format")
-    if not isinstance(output_format, Mapping) or output_format.get("type") != "json_schema":
-        return None
-    schema = output_format.get("schema")
-    if not isinstance(schema, Mapping):
-        raise ValueError("output_config.format.schema: Field required (an object)")
-    return schema
-
-
-def parse_request(body: Any) -> SimRequest:
-    """Read a Messages API body; ValueError (a 400) when it lacks what the API requires."""
-    body = _check_common(body)
-    max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise ValueError("max_tokens: Field required (a positive integer)")
-    common = {
-        "model": body["model"],
-        "max_tokens": max_tokens,
-        "last_user": last_user_text(body["messages"]),
-        "input_tokens": count_input_tokens(body),
-    }
-    tool = _forced_tool(body)
-    if tool is not None:
-        name = str(tool.get("name", ""))
-        schema = tool.get("input_schema")
-        kind = _kind_of(name, schema)
-        return SimRequest(**common, kind=kind, mode="tool", tool_name=name, schema=schema)
-    schema = _json_schema(body)
-    if schema is not None:
-        return SimRequest(**common, kind=_kind_of(None, schema), mode="json", schema=schema)
-    return SimRequest(**common, kind="text", mode="text")
 
 
 def _fill(schema: Any, sim: SimAnswer) -> Any:
@@ -233,58 +124,110 @@ def _confidence(rule: Rule | None, simulated: float) -> float:
     return rule.confidence if rule is not None and rule.confidence is not None else simulated
 
 
+@dataclass(slots=True)
+class _Draft:
+    """What the model writes before any cut: text, then maybe one tool call."""
+
+    text: str | None
+    tool_name: str | None = None
+    tool_input: dict[str, Any] | None = None
+
+
+def _draft(request: SimRequest, rule: Rule | None) -> _Draft:
+    tool_use = rule.tool_use if rule is not None else None
+    if request.mode == "tool":
+        if tool_use is not None and (
+            tool_use.name == request.tool_name
+            or (request.tool_choice == "any" and tool_use.name in request.tool_names)
+        ):
+            return _Draft(None, tool_use.name, dict(tool_use.input))
+        return _Draft(None, request.tool_name, _payload(request, rule))
+    if (
+        tool_use is not None
+        and tool_use.name in request.tool_names
+        and request.tool_choice != "none"
+    ):
+        answer = rule.answer if rule is not None else None
+        return _Draft(answer or None, tool_use.name, dict(tool_use.input))
+    if request.mode == "json":
+        return _Draft(json.dumps(_payload(request, rule)))
+    if rule is not None and rule.answer is not None:
+        return _Draft(rule.answer)
+    return _Draft(simulate_answer(request.model, request.last_user).answer)
+
+
+def _stop_at_sequence(draft: _Draft, stop_sequences: tuple[str, ...]) -> str | None:
+    """Cut the draft's text at the first stop sequence in it; the sequence, or None."""
+    if draft.text is None:
+        return None
+    found = [(draft.text.find(stop), stop) for stop in stop_sequences if stop in draft.text]
+    if not found:
+        return None
+    position, stop = min(found)
+    draft.text = draft.text[:position]
+    draft.tool_name = draft.tool_input = None
+    return stop
+
+
+def _truncate(draft: _Draft, max_tokens: int) -> None:
+    """Cut the draft as ``max_tokens`` would: inside the text, else inside the tool input."""
+    if draft.text:
+        draft.text = _cut(draft.text, max_tokens)
+        draft.tool_name = draft.tool_input = None
+        return
+    payload = draft.tool_input or {}
+    for key in ("answer", "reason", "reasoning"):
+        if isinstance(payload.get(key), str):
+            payload[key] = _cut(payload[key], max_tokens)
+            break
+
+
+def _written(draft: _Draft) -> str:
+    tool = json.dumps(draft.tool_input) if draft.tool_input is not None else ""
+    return (draft.text or "") + tool
+
+
 def build_message(
     request: SimRequest, rule: Rule | None, *, message_id: str, tool_use_id: str
 ) -> dict[str, Any]:
     """The API's ``message`` object answering ``request`` (``rule`` must not be an error)."""
-    if request.mode == "text":
-        sim = simulate_answer(request.model, request.last_user)
-        full_text = rule.answer if rule is not None and rule.answer is not None else sim.answer
-        payload: dict[str, Any] = {}
+    draft = _draft(request, rule)
+    stop_sequence = _stop_at_sequence(draft, request.stop_sequences)
+    explicit_tokens = rule is not None and rule.output_tokens is not None
+    if rule is not None and rule.output_tokens is not None:
+        produced = rule.output_tokens
     else:
-        payload = _payload(request, rule)
-        full_text = json.dumps(payload)
-    produced = (
-        rule.output_tokens
-        if rule is not None and rule.output_tokens is not None
-        else estimate_tokens(full_text)
-    )
-    natural_stop = "tool_use" if request.mode == "tool" else "end_turn"
+        produced = estimate_tokens(_written(draft))
     if rule is not None and rule.stop_reason is not None:
         stop_reason: str = rule.stop_reason
+    elif produced > request.max_tokens:
+        stop_reason = "max_tokens"
+    elif stop_sequence is not None:
+        stop_reason = "stop_sequence"
     else:
-        stop_reason = "max_tokens" if produced > request.max_tokens else natural_stop
+        stop_reason = "tool_use" if draft.tool_name is not None else "end_turn"
     truncated = stop_reason == "max_tokens"
-    explicit_tokens = rule is not None and rule.output_tokens is not None
+    if truncated:
+        _truncate(draft, request.max_tokens)
     output_tokens = (
         request.max_tokens
         if truncated and not explicit_tokens
         else min(produced, request.max_tokens)
     )
-
-    if request.mode == "tool":
-        if truncated:
-            for key in ("answer", "reason", "reasoning"):
-                if isinstance(payload.get(key), str):
-                    payload[key] = _cut(payload[key], request.max_tokens)
-                    break
-        block: dict[str, Any] = {
-            "type": "tool_use",
-            "id": tool_use_id,
-            "name": request.tool_name,
-            "input": payload,
-        }
-    else:
-        text = _cut(full_text, request.max_tokens) if truncated else full_text
-        block = {"type": "text", "text": text}
+    content: list[dict[str, Any]] = []
+    if draft.text is not None and (draft.text or draft.tool_name is None):
+        content.append({"type": "text", "text": draft.text})
+    if draft.tool_name is not None:
+        tool_use = {"type": "tool_use", "id": tool_use_id, "name": draft.tool_name}
+        content.append({**tool_use, "input": draft.tool_input or {}})
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": request.model,
-        "content": [block],
+        "content": content,
         "stop_reason": stop_reason,
-        "stop_sequence": None,
+        "stop_sequence": stop_sequence if stop_reason == "stop_sequence" else None,
         "usage": {
             "input_tokens": request.input_tokens,
             "output_tokens": output_tokens,

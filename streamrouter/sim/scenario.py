@@ -3,7 +3,7 @@
 A scenario file (YAML or JSON) looks like::
 
     latency_ms: {mean: 40, jitter: 10}
-    rules:                        # first rule whose regex matches the last user message wins
+    rules:                        # first rule whose regex matches the last user turn wins
       - match: "(?i)commit message"
         model: "claude-haiku-*"   # optional fnmatch glob on the requested model
         answer: "fix: handle empty input"
@@ -11,7 +11,15 @@ A scenario file (YAML or JSON) looks like::
       - match: "BUSY"
         error: overloaded         # rate_limited | overloaded | server_error | timeout
         times: 2                  # fail the first 2 matching calls, then fall through
+      - match: "(?i)weather"
+        answer: "Let me look that up."       # optional text before the tool call
+        tool_use: {name: get_weather, input: {city: Paris}}
     faults: {rate: 0.3, seed: 1}  # optional: failures injected before any rule (sim.faults)
+
+A ``tool_use`` rule answers with a ``tool_use`` block (``stop_reason: tool_use``) when the
+request offers a tool of that name and ``tool_choice`` is not ``none``; otherwise it is
+answered as if it had no ``tool_use``. When the request forces that very tool (or any
+tool, ``tool_choice: any``), the rule's call is the forced one.
 
 ``Scenario`` is immutable; how often an error rule has fired lives in ``RuleCounters``,
 which ``select_rule`` consults and updates.
@@ -41,6 +49,7 @@ __all__ = [
     "RuleCounters",
     "Scenario",
     "StopReason",
+    "ToolUse",
     "select_rule",
 ]
 
@@ -80,8 +89,18 @@ class Latency(BaseModel):
         return max(0.0, self.mean + jitter) / 1000.0
 
 
+class ToolUse(BaseModel):
+    """A rule's tool call: the model calls tool ``name`` (if the request offers it)."""
+
+    model_config = _FROZEN
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,128}$")
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
 class Rule(BaseModel):
-    """One scenario rule. ``match`` is a regex searched in the last user message's text."""
+    """One scenario rule. ``match`` is a regex searched in the last user turn's text (its
+    text blocks and tool_result text, see ``sim.content.last_user_text``)."""
 
     model_config = _FROZEN
 
@@ -97,6 +116,7 @@ class Rule(BaseModel):
     times: int | None = Field(default=None, ge=1)
     retry_after: float = Field(default=1.0, ge=0)
     latency_ms: Latency | None = None
+    tool_use: ToolUse | None = None  # answer with a tool_use block (see sim.reply)
 
     @field_validator("match")
     @classmethod
@@ -111,6 +131,8 @@ class Rule(BaseModel):
     def _times_needs_error(self) -> Rule:
         if self.times is not None and self.error is None:
             raise ValueError("'times' only applies to a rule with an 'error'")
+        if self.tool_use is not None and self.error is not None:
+            raise ValueError("a rule with an 'error' cannot also have a 'tool_use'")
         return self
 
     def matches(self, model: str, last_user_text: str) -> bool:

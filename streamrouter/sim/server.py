@@ -2,7 +2,8 @@
 
 Endpoints:
 
-* ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``, like the real API;
+* ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``, like the real API
+  (bodies up to 32 MB; a larger one is a 413 ``request_too_large``);
 * ``GET /_sim/calls`` (every ``/v1/messages`` call so far: model, kind, last_user, status,
   retry (the client's ``x-stainless-retry-count``, 0 for a first try), in_flight, at
   (epoch seconds); status is null for a ``timeout`` call, which never answers) and
@@ -31,11 +32,9 @@ from aiohttp import web
 from streamrouter.sim.cache import PromptCache
 from streamrouter.sim.faults import FaultInjector
 from streamrouter.sim.replay import ReplayBook, replay_reply
-from streamrouter.sim.reply import (
+from streamrouter.sim.reply import api_error_body, build_message, error_response
+from streamrouter.sim.request import (
     SimRequest,
-    api_error_body,
-    build_message,
-    error_response,
     last_user_text,
     parse_count_request,
     parse_request,
@@ -44,6 +43,7 @@ from streamrouter.sim.scenario import Rule, RuleCounters, Scenario, select_rule
 
 __all__ = ["SimServer", "create_app", "run_sim", "serve"]
 
+MAX_REQUEST_BYTES = 32 * 1024 * 1024  # the Messages API's request size limit
 HANG_SECONDS = 600.0  # a ``timeout`` rule: far longer than any sane client timeout
 SHUTDOWN_TIMEOUT = 2.0
 
@@ -92,6 +92,16 @@ def _authenticated(request: web.Request) -> bool:
 def _error(status: int, error_type: str, message: str, request_id: str) -> web.Response:
     body = api_error_body(error_type, message, request_id)
     return web.json_response(body, status=status, headers={"request-id": request_id})
+
+
+@web.middleware
+async def _request_too_large(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A body over ``MAX_REQUEST_BYTES`` is the API's 413 ``request_too_large`` error."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        message = "Request exceeds the maximum allowed number of bytes."
+        return _error(413, "request_too_large", message, _new_id("req_"))
 
 
 async def _read_json(request: web.Request) -> Any:
@@ -242,7 +252,7 @@ async def _release_hanging(app: web.Application) -> None:
 
 def create_app(scenario: Scenario | None = None) -> web.Application:
     """The simulator as an aiohttp application (all state lives in the app)."""
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_request_too_large])
     scenario = scenario or Scenario()
     replay = ReplayBook.load(scenario.replay) if scenario.replay is not None else None
     app[_STATE] = _SimState(scenario, replay=replay)

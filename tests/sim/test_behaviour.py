@@ -145,7 +145,7 @@ def test_last_user_text_takes_text_blocks_of_the_last_user_message() -> None:
             "role": "user",
             "content": [
                 {"type": "text", "text": "second"},
-                {"type": "image", "source": {}},
+                {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
                 {"type": "text", "text": "part"},
             ],
         },

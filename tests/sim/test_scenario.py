@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from streamrouter.errors import ConfigError
-from streamrouter.sim.scenario import Latency, RuleCounters, Scenario, select_rule
+from streamrouter.sim.scenario import Latency, RuleCounters, Scenario, ToolUse, select_rule
 
 EXAMPLE_YAML = """
 latency_ms: {mean: 40, jitter: 10}
@@ -69,6 +69,14 @@ def test_empty_file_is_the_empty_scenario(tmp_path: Path) -> None:
         ({"rules": [{"match": "x", "times": 2}]}, r"rules\[0\]: .*'times' only applies"),
         ({"rules": [{"match": "x", "error": "timeout", "times": 0}]}, r"rules\[0\]\.times"),
         ({"latency_ms": {"mean": -1}}, r"latency_ms\.mean"),
+        ({"rules": [{"match": "x", "tool_use": {"input": {}}}]}, r"rules\[0\]\.tool_use\.name"),
+        ({"rules": [{"match": "x", "tool_use": {"name": "a b"}}]}, r"rules\[0\]\.tool_use\.name"),
+        ({"rules": [{"match": "x", "tool_use": {"name": "t", "input": 3}}]}, r"tool_use\.input"),
+        ({"rules": [{"match": "x", "tool_use": {"name": "t", "args": {}}}]}, r"tool_use\.args"),
+        (
+            {"rules": [{"match": "x", "error": "overloaded", "tool_use": {"name": "t"}}]},
+            r"rules\[0\]: .*cannot also have a 'tool_use'",
+        ),
         ({"replay": {"path": "data.csv"}}, r"replay\.models: Field required"),
         ([1, 2], r"expected a mapping"),
     ],
@@ -76,6 +84,23 @@ def test_empty_file_is_the_empty_scenario(tmp_path: Path) -> None:
 def test_bad_scenarios_raise_config_error_naming_the_field(data: Any, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         Scenario.from_data(data)
+
+
+def test_tool_use_rule_loads_from_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "tools.yaml"
+    path.write_text(
+        "rules:\n  - match: weather\n    answer: Looking it up.\n"
+        "    tool_use: {name: get_weather, input: {city: Paris, days: 2}}\n"
+    )
+    rule = Scenario.load(path).rules[0]
+    assert rule.tool_use is not None
+    assert (rule.tool_use.name, rule.tool_use.input) == (
+        "get_weather",
+        {"city": "Paris", "days": 2},
+    )
+    assert Scenario.from_data({"rules": [{"match": "x", "tool_use": {"name": "t"}}]}).rules[
+        0
+    ].tool_use == ToolUse(name="t", input={})
 
 
 def test_bad_files_raise_config_error(tmp_path: Path) -> None:
