@@ -4,6 +4,8 @@ Every event of an orchestrated request is keyed by the parent's request id, so t
 planner's output, each subtask (on the tier topics), the fan-in state and the
 synthesis all live on the parent's partition: the fan-in table is local wherever a
 subtask is answered, which lets a restarted worker skip subtasks already finished.
+Once the parent's result is out (the ledger, on the same partition, says so) its fan-in
+entry is deleted, so the table holds only the fan-ins under way.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 import faust
 
 from streamrouter.agents.base import AgentGroup, utcnow
+from streamrouter.agents.expiry import finished_at
 from streamrouter.codec import decode
 from streamrouter.events import FanInEvent, LLMResult, WorkItem
 from streamrouter.pipeline.admit import SourceRecord
@@ -67,6 +70,10 @@ class OrchestrationAgents(AgentGroup):
     async def fanin_one(self, record: SourceRecord) -> None:
         event = decode(record.value, FanInEvent)
         parent_id = (record.key or b"").decode()
+        if self._parent_finished(parent_id):
+            # Its result is out: a late event changes nothing, and the entry can go.
+            self.tables.fanin.pop(parent_id, None)
+            return
         state = self._state(parent_id)
         now = utcnow()
         deadline_s = self.rt.policy.orchestrator.deadline_s
@@ -100,19 +107,26 @@ class OrchestrationAgents(AgentGroup):
         await self.finish(parent, result)
 
     async def tick_overdue(self) -> None:
-        """Timers may not write tables: ask the fan-in agent to look at overdue parents."""
+        """Timers may not write tables: ask the fan-in agent to look at the parents past
+        their deadline, and at those finished (so that it forgets them)."""
         now = utcnow()
-        for parent_id, traceparent in self._overdue(now):
+        for parent_id, traceparent in self._due_a_tick(now):
             with tracing.within(traceparent):
                 await self.send(self.topics.fanin, FanInEvent(tick=True), parent_id)
 
-    def _overdue(self, now: datetime) -> list[tuple[str, str | None]]:
-        overdue = []
+    def _due_a_tick(self, now: datetime) -> list[tuple[str, str | None]]:
+        due = []
         for parent_id, raw in list(self.tables.fanin.items()):
             state = FanInState.model_validate_json(raw)
-            if not state.done and state.deadline is not None and state.deadline <= now:
-                overdue.append((parent_id, state.traceparent))
-        return overdue
+            if state.done:
+                if self._parent_finished(parent_id):
+                    due.append((parent_id, None))
+            elif state.deadline is not None and state.deadline <= now:
+                due.append((parent_id, state.traceparent))
+        return due
+
+    def _parent_finished(self, parent_id: str) -> bool:
+        return finished_at(self.tables.ledger.get(parent_id)) is not None
 
     def _state(self, parent_id: str) -> FanInState | None:
         raw = self.tables.fanin.get(parent_id)

@@ -69,6 +69,8 @@ async def test_orchestrated_request_fans_out_and_rolls_up(
     assert all(a.tier == "haiku" for a in result.attempts if a.subtask_id)
     assert result.total_cost_usd == pytest.approx(sum(a.cost_usd for a in result.attempts))
     assert (result.tier, result.model) == ("opus", "claude-opus-4-7")
+    # Finished: its fan-in entry is deleted (the timer looks every 5 s).
+    await asyncio.wait_for(fanin_has(patterns, result.request_id, None), 30)
 
 
 async def test_a_plan_over_the_maximum_is_cut_and_says_so(client: StreamClient) -> None:
@@ -179,8 +181,9 @@ async def test_mostly_simple_traffic_turns_the_bypass_on_and_hard_traffic_off(
     assert all(r.escalated for r in hard_bypassed)  # the cascade caught what bypass sent low
 
 
-async def fanin_has(stack: EmbeddedStack, parent_id: str, subtask_id: str) -> None:
-    """Wait until the fan-in table's changelog holds this subtask's result."""
+async def fanin_has(stack: EmbeddedStack, parent_id: str, subtask_id: str | None) -> None:
+    """Wait until the fan-in table's changelog holds this subtask's result (None: the
+    parent's entry deleted)."""
     topic = "streamrouter-fanin-changelog"
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(stack.broker_url))
     await consumer.start()
@@ -189,10 +192,15 @@ async def fanin_has(stack: EmbeddedStack, parent_id: str, subtask_id: str) -> No
         consumer.assign([TopicPartition(topic, p) for p in partitions])
         await consumer.seek_to_beginning()
         async for record in consumer:
-            if record.key and json.loads(record.key) == parent_id and record.value:
-                state = FanInState.model_validate_json(json.loads(record.value))
-                if subtask_id in state.results:
+            if not record.key or json.loads(record.key) != parent_id:
+                continue
+            if record.value is None:
+                if subtask_id is None:
                     return
+                continue
+            state = FanInState.model_validate_json(json.loads(record.value))
+            if subtask_id in state.results:
+                return
     finally:
         await consumer.stop()
 
