@@ -15,6 +15,13 @@ A scenario file (YAML or JSON) looks like::
         answer: "Let me look that up."       # optional text before the tool call
         tool_use: {name: get_weather, input: {city: Paris}}
     faults: {rate: 0.3, seed: 1}  # optional: failures injected before any rule (sim.faults)
+    batches:                      # optional: the Message Batches endpoints (sim.batches)
+      processing_s: 1             # how long a batch takes to end (default 1 s)
+      expire_match: "(?i)slow"    # requests whose last user turn matches end 'expired'
+
+A batch request is answered by the same rules as a ``POST /v1/messages`` call with its
+``params``: an ``error`` rule makes it ``errored`` with that error, and a ``timeout`` rule
+(a call that never answers) makes it ``expired``, as does ``batches.expire_match``.
 
 A ``tool_use`` rule answers with a ``tool_use`` block (``stop_reason: tool_use``) when the
 request offers a tool of that name and ``tool_choice`` is not ``none``; otherwise it is
@@ -42,6 +49,7 @@ from streamrouter.sim.faults import Faults
 from streamrouter.sim.replay import ReplaySpec
 
 __all__ = [
+    "BatchBehaviour",
     "Complexity",
     "ErrorKind",
     "Latency",
@@ -89,6 +97,14 @@ class Latency(BaseModel):
         return max(0.0, self.mean + jitter) / 1000.0
 
 
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression ({exc})") from exc
+    return pattern
+
+
 class ToolUse(BaseModel):
     """A rule's tool call: the model calls tool ``name`` (if the request offers it)."""
 
@@ -121,11 +137,7 @@ class Rule(BaseModel):
     @field_validator("match")
     @classmethod
     def _compiles(cls, pattern: str) -> str:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression ({exc})") from exc
-        return pattern
+        return _regex(pattern)
 
     @model_validator(mode="after")
     def _times_needs_error(self) -> Rule:
@@ -142,6 +154,24 @@ class Rule(BaseModel):
         return re.search(self.match, last_user_text) is not None
 
 
+class BatchBehaviour(BaseModel):
+    """How the simulated Message Batches API behaves (see ``sim.batches``)."""
+
+    model_config = _FROZEN
+
+    processing_s: float = Field(default=1.0, ge=0)  # from create to ``ended``
+    expire_match: str | None = None  # regex on the last user turn: those requests expire
+
+    @field_validator("expire_match")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        return None if pattern is None else _regex(pattern)
+
+    def expires(self, last_user_text: str) -> bool:
+        """Whether a batch request with this last user turn ends ``expired``."""
+        return self.expire_match is not None and bool(re.search(self.expire_match, last_user_text))
+
+
 class Scenario(BaseModel):
     """The whole scenario. ``Scenario()`` is the empty one: no latency, no rules."""
 
@@ -151,6 +181,7 @@ class Scenario(BaseModel):
     rules: tuple[Rule, ...] = ()
     faults: Faults | None = None
     replay: ReplaySpec | None = None  # recorded answers by prompt (streamrouter.sim.replay)
+    batches: BatchBehaviour = BatchBehaviour()
 
     @classmethod
     def from_data(

@@ -4,10 +4,18 @@ Endpoints:
 
 * ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``, like the real API
   (bodies up to 32 MB; a larger one is a 413 ``request_too_large``);
+* the Message Batches API (state and shapes in :mod:`streamrouter.sim.batches`):
+  ``POST /v1/messages/batches`` (create), ``GET /v1/messages/batches`` (list, newest
+  first), ``GET /v1/messages/batches/{id}`` (retrieve), ``GET .../{id}/results`` (JSONL),
+  ``POST .../{id}/cancel`` and ``DELETE .../{id}`` (an ended batch only). Each request
+  of a batch is answered when it is processed, by the same rules as a
+  ``/v1/messages`` call with its ``params``;
 * ``GET /_sim/calls`` (every ``/v1/messages`` call so far: model, kind, last_user, status,
   retry (the client's ``x-stainless-retry-count``, 0 for a first try), in_flight, at
-  (epoch seconds); status is null for a ``timeout`` call, which never answers) and
-  ``POST /_sim/reset``;
+  (epoch seconds), batch (the batch id for a batch request, else null); status is null
+  for a ``timeout`` call, which never answers) and ``POST /_sim/reset``. A batch request
+  that reaches the model is a call (status as a ``/v1/messages`` call would have had,
+  400 for invalid params); an ``expired`` or ``canceled`` one is not;
 * ``GET /healthz``.
 
 ``SimServer`` owns the listening server (``start``/``stop``, or ``async with``);
@@ -18,17 +26,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from streamrouter.sim.batches import (
+    Batch,
+    BatchItem,
+    advance,
+    batch_object,
+    cancel,
+    errored_result,
+    expired_result,
+    page_batches,
+    parse_batch_create,
+    results_lines,
+    succeeded_result,
+)
 from streamrouter.sim.cache import PromptCache
 from streamrouter.sim.faults import FaultInjector
 from streamrouter.sim.replay import ReplayBook, replay_reply
@@ -59,6 +81,7 @@ class _SimState:
     replay: ReplayBook | None = None  # the scenario's recorded answers, loaded once
     faults: FaultInjector = field(init=False)
     cache: PromptCache = field(default_factory=PromptCache)
+    batches: dict[str, Batch] = field(default_factory=dict)  # by id, oldest first
 
     def __post_init__(self) -> None:
         self.faults = FaultInjector(self.scenario.faults)
@@ -69,6 +92,7 @@ class _SimState:
         self.rng.seed(0)
         self.faults.reset()
         self.cache.clear()
+        self.batches.clear()
 
 
 _STATE = web.AppKey("streamrouter_sim_state", _SimState)
@@ -115,6 +139,7 @@ async def _read_json(request: web.Request) -> Any:
 class _Call:
     body: Any
     retry: int  # how many times the client says it tried this call before
+    batch: str | None = None  # the batch id, for a request of a message batch
 
 
 def _retry_count(request: web.Request) -> int:
@@ -144,6 +169,7 @@ def _record(
             "retry": call.retry,
             "in_flight": state.in_flight,
             "at": time.time(),
+            "batch": call.batch,
         }
     )
 
@@ -199,6 +225,16 @@ async def _answer(
         return web.json_response(
             error_body, status=status, headers={"request-id": request_id, **headers}
         )
+    message = _message(state, call, sim_request, rule)
+    _record(state, call, sim_request, 200)
+    await asyncio.sleep(delay)
+    return web.json_response(message, headers={"request-id": request_id})
+
+
+def _message(
+    state: _SimState, call: _Call, sim_request: SimRequest, rule: Rule | None
+) -> dict[str, Any]:
+    """The ``message`` answering a call that no error rule stopped (replay, rule or sim)."""
     message_id, tool_use_id = _new_id("msg_"), _new_id("toolu_")
     recorded = None
     if rule is None and state.replay is not None:
@@ -209,9 +245,7 @@ async def _answer(
         sim_request, rule, message_id=message_id, tool_use_id=tool_use_id
     )
     message["usage"] = state.cache.account(sim_request.model, call.body, message["usage"])
-    _record(state, call, sim_request, 200)
-    await asyncio.sleep(delay)
-    return web.json_response(message, headers={"request-id": request_id})
+    return message
 
 
 def _injected_fault(state: _SimState, sim_request: SimRequest) -> Rule | None:
@@ -233,8 +267,148 @@ async def _count_tokens(request: web.Request) -> web.Response:
     return web.json_response({"input_tokens": input_tokens}, headers={"request-id": request_id})
 
 
+def _batch_result(state: _SimState, batch_id: str, item: BatchItem) -> dict[str, Any]:
+    """What one batch request ends as, by the rules a ``/v1/messages`` call would meet."""
+    call = _Call(item.params, retry=0, batch=batch_id)
+    request_id = _new_id("req_")
+    try:
+        sim_request = parse_request(item.params)
+    except ValueError as exc:
+        _record(state, call, None, 400)
+        return errored_result(api_error_body("invalid_request_error", str(exc), request_id))
+    if state.scenario.batches.expires(sim_request.last_user):
+        return expired_result()
+    rule = _injected_fault(state, sim_request) or select_rule(
+        state.scenario, state.counters, sim_request.model, sim_request.last_user
+    )
+    if rule is not None and rule.error == "timeout":  # never answers: left to expire
+        return expired_result()
+    if rule is not None and rule.error is not None:
+        status, error_body, _ = error_response(rule.error, rule.retry_after, request_id)
+        _record(state, call, sim_request, status)
+        return errored_result(error_body)
+    message = _message(state, call, sim_request, rule)
+    _record(state, call, sim_request, 200)
+    return succeeded_result(message)
+
+
+def _settle_batches(state: _SimState) -> float:
+    """Process every batch request due by now; returns now (the server's clock)."""
+    now = time.time()
+    for batch in state.batches.values():
+        advance(batch, now, lambda item, batch_id=batch.id: _batch_result(state, batch_id, item))
+    return now
+
+
+class _Refusal(Exception):
+    """An API error answer from a batch route: status, error type and message."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error_type = status, error_type
+
+
+_BatchHandler = Callable[[web.Request, _SimState, float], Awaitable[web.StreamResponse]]
+
+
+def _batch_route(handler: _BatchHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Authenticate, bring every batch up to now, and turn a ``_Refusal`` into the API error."""
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        request_id = _new_id("req_")
+        if not _authenticated(request):
+            return _error(401, "authentication_error", "invalid x-api-key", request_id)
+        state = request.app[_STATE]
+        try:
+            response = await handler(request, state, _settle_batches(state))
+        except _Refusal as refusal:
+            return _error(refusal.status, refusal.error_type, str(refusal), request_id)
+        response.headers["request-id"] = request_id
+        return response
+
+    return route
+
+
+def _find_batch(request: web.Request, state: _SimState) -> Batch:
+    batch_id = request.match_info["batch_id"]
+    if batch_id not in state.batches:
+        raise _Refusal(404, "not_found_error", f"No message batch with id {batch_id}")
+    return state.batches[batch_id]
+
+
+def _batch_json(request: web.Request, batch: Batch, now: float) -> dict[str, Any]:
+    results_url = f"{request.url.origin()}/v1/messages/batches/{batch.id}/results"
+    return batch_object(batch, now, results_url)
+
+
+@_batch_route
+async def _create_batch(request: web.Request, state: _SimState, now: float) -> web.Response:
+    try:
+        items = parse_batch_create(await _read_json(request))
+    except ValueError as exc:
+        raise _Refusal(400, "invalid_request_error", str(exc)) from exc
+    batch_id = _new_id("msgbatch_")
+    processing_s = state.scenario.batches.processing_s
+    state.batches[batch_id] = Batch(batch_id, items, created_at=now, processing_s=processing_s)
+    return web.json_response(_batch_json(request, state.batches[batch_id], now))
+
+
+@_batch_route
+async def _list_batches(request: web.Request, state: _SimState, now: float) -> web.Response:
+    try:
+        page = page_batches(list(reversed(state.batches.values())), request.query)
+    except ValueError as exc:
+        raise _Refusal(400, "invalid_request_error", str(exc)) from exc
+    data = [_batch_json(request, batch, now) for batch in page.batches]
+    return web.json_response(
+        {
+            "data": data,
+            "has_more": page.has_more,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+    )
+
+
+@_batch_route
+async def _retrieve_batch(request: web.Request, state: _SimState, now: float) -> web.Response:
+    return web.json_response(_batch_json(request, _find_batch(request, state), now))
+
+
+@_batch_route
+async def _batch_results(request: web.Request, state: _SimState, now: float) -> web.Response:
+    batch = _find_batch(request, state)
+    if batch.status(now) != "ended":
+        message = f"Message batch {batch.id} has not finished processing; no results yet"
+        raise _Refusal(400, "invalid_request_error", message)
+    lines = "".join(json.dumps(line) + "\n" for line in results_lines(batch))
+    return web.Response(body=lines.encode(), content_type="application/binary")
+
+
+@_batch_route
+async def _cancel_batch(request: web.Request, state: _SimState, now: float) -> web.Response:
+    batch = _find_batch(request, state)
+    try:
+        cancel(batch, now, lambda item: _batch_result(state, batch.id, item))
+    except ValueError as exc:
+        raise _Refusal(400, "invalid_request_error", str(exc)) from exc
+    return web.json_response(_batch_json(request, batch, now))
+
+
+@_batch_route
+async def _delete_batch(request: web.Request, state: _SimState, now: float) -> web.Response:
+    batch = _find_batch(request, state)
+    if batch.status(now) != "ended":
+        message = f"Message batch {batch.id} is still processing; cancel it before deleting"
+        raise _Refusal(400, "invalid_request_error", message)
+    del state.batches[batch.id]
+    return web.json_response({"id": batch.id, "type": "message_batch_deleted"})
+
+
 async def _calls(request: web.Request) -> web.Response:
-    return web.json_response(request.app[_STATE].calls)
+    state = request.app[_STATE]
+    _settle_batches(state)
+    return web.json_response(state.calls)
 
 
 async def _reset(request: web.Request) -> web.Response:
@@ -258,6 +432,12 @@ def create_app(scenario: Scenario | None = None) -> web.Application:
     app[_STATE] = _SimState(scenario, replay=replay)
     app.router.add_post("/v1/messages", _messages)
     app.router.add_post("/v1/messages/count_tokens", _count_tokens)
+    app.router.add_post("/v1/messages/batches", _create_batch)
+    app.router.add_get("/v1/messages/batches", _list_batches)
+    app.router.add_get("/v1/messages/batches/{batch_id}", _retrieve_batch)
+    app.router.add_delete("/v1/messages/batches/{batch_id}", _delete_batch)
+    app.router.add_get("/v1/messages/batches/{batch_id}/results", _batch_results)
+    app.router.add_post("/v1/messages/batches/{batch_id}/cancel", _cancel_batch)
     app.router.add_get("/_sim/calls", _calls)
     app.router.add_post("/_sim/reset", _reset)
     app.router.add_get("/healthz", _healthz)
@@ -296,7 +476,9 @@ class SimServer:
     @property
     def calls(self) -> list[dict[str, Any]]:
         """A copy of the call log (what ``GET /_sim/calls`` returns)."""
-        return [dict(call) for call in self.app[_STATE].calls]
+        state = self.app[_STATE]
+        _settle_batches(state)
+        return [dict(call) for call in state.calls]
 
     def reset(self) -> None:
         self.app[_STATE].reset()
