@@ -21,7 +21,7 @@ from streamrouter.errors import ConfigError
 from streamrouter.events import DeadLetter, LLMResult, WorkItem
 from streamrouter.pipeline.admit import Duplicate, Rekey, SourceRecord, admit
 from streamrouter.pipeline.answer import answer
-from streamrouter.pipeline.classify import classify
+from streamrouter.pipeline.classify import bypass, classify
 from streamrouter.pipeline.fanin import FanInState
 from streamrouter.pipeline.route import Refused, route_request
 from streamrouter.results import error_result
@@ -136,14 +136,7 @@ class RoutingAgents(AgentGroup):
         await self.route(work, spent=spent)
 
     async def route(self, work: WorkItem, spent: float) -> None:
-        routed = route_request(
-            work,
-            self.rt.policy,
-            spent=spent,
-            bypass_tier=self.rt.bypass.bypass_tier,
-            learned=self.rt.learned,
-        )
-        self.rt.metrics.observe_bypass(self.rt.bypass.state())
+        routed = route_request(work, self.rt.policy, spent=spent, learned=self.rt.learned)
         if isinstance(routed, Refused):
             result = error_result(
                 routed.work, error_type="budget_exceeded", message=routed.reason, now=utcnow()
@@ -157,10 +150,15 @@ class RoutingAgents(AgentGroup):
         work = decode(record.value, WorkItem)
         if await self.finished(record, work.request.request_id):
             return  # redelivered after it was finished: do not call a model again
-        routed = await classify(work, self.rt.ctx)
+        tiers = self.rt.policy.tier_names
+        bypass_to = self.rt.bypass.bypass_tier()
+        self.rt.metrics.observe_bypass(self.rt.bypass.state())
+        if bypass_to is not None:
+            routed = bypass(work, bypass_to, tiers)
+        else:
+            routed = await classify(work, self.rt.ctx)
         if routed.route is not None and routed.route.complexity is not None:
             # The classifier's own verdict, before any budget cap: bypass follows traffic.
-            tiers = self.rt.policy.tier_names
             self.rt.bypass.record(tier_for_complexity(routed.route.complexity, tiers))
         trace_route(routed)
         await self.send_work(routed)

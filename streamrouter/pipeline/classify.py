@@ -1,10 +1,16 @@
-"""Classification: the classifier tier says how hard a request is; that picks the tier."""
+"""Classification: the classifier tier says how hard a request is; that picks the tier.
+
+While the router bypass is on, ``bypass`` sends the request straight to the tier that
+recent traffic mostly got, with no classifier call. The bypass is decided here, when the
+classify stage takes the request, not at admission: in a backlog every request is
+admitted before any verdict is back, so a decision at admission saw an empty window.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from streamrouter.events import Attempt, WorkItem
+from streamrouter.events import Attempt, Route, WorkItem
 from streamrouter.llm.client import ModelReply
 from streamrouter.llm.fallback import ChainExhaustedError, call_with_fallback
 from streamrouter.pipeline.context import PipelineContext
@@ -20,7 +26,7 @@ from streamrouter.routing.decide import (
     route_unclassified,
 )
 
-__all__ = ["classify"]
+__all__ = ["bypass", "classify"]
 
 
 async def classify(work: WorkItem, ctx: PipelineContext) -> WorkItem:
@@ -46,6 +52,14 @@ async def classify(work: WorkItem, ctx: PipelineContext) -> WorkItem:
     else:
         decision = route_classified(classification, policy.tier_names, note)
     return _routed(work, decision, attempts, policy.tier_names)
+
+
+def bypass(work: WorkItem, tier: str, tiers: Sequence[str]) -> WorkItem:
+    """Route ``work`` to ``tier`` without asking the classifier."""
+    note = classifier_note(work.request)
+    reason = f"{note}classifier bypassed: recent traffic is mostly {tier}"
+    decision = RouteDecision(tier, Route(strategy="bypass", reason=reason))
+    return _routed(work, decision, [], tiers)
 
 
 def _classification_confidence(reply: ModelReply) -> float | None:

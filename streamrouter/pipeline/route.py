@@ -2,14 +2,14 @@
 
 Pure. In order: a tenant over its budget is refused (an error result, no model call)
 and one near it is capped; an orchestrated request goes to the planner; a pinned tier
-or a known task type picks the tier; while the bypass is on, the classifier is
-skipped (or the learned router decides, when it replaces the classifier); otherwise
-``tier`` stays None and the request is classified.
+or a known task type picks the tier, or the learned router decides when it replaces
+the classifier; otherwise ``tier`` stays None and the request goes to the classify
+stage, which skips the classifier while the bypass is on (``classify.bypass``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,9 +17,7 @@ from streamrouter.config import Policy
 from streamrouter.events import Route, WorkItem
 from streamrouter.routing.budget import cap_tier, decide_budget
 from streamrouter.routing.decide import (
-    RouteDecision,
     choose_route,
-    classifier_note,
     route_learned,
 )
 from streamrouter.routing.task_map import normalize_task_type
@@ -56,11 +54,9 @@ def route_request(
     policy: Policy,
     *,
     spent: float,
-    bypass_tier: Callable[[], str | None],
     learned: PromptScorer | None = None,
 ) -> WorkItem | Refused:
     """``spent``: the tenant's spend in its budget period (0 without a budget);
-    ``bypass_tier()``: the tier to skip the classifier for, if the bypass is on;
     ``learned``: the learned router, when it replaces the classifier."""
     budget = decide_budget(policy.budgets.for_tenant(work.request.tenant), spent)
     if budget.refuse:
@@ -74,12 +70,7 @@ def route_request(
         score = learned.score([work.request.last_user_text])[0]
         decision = route_learned(score, learned.cutoff, policy.tier_names)
     if decision is None:
-        tier = bypass_tier()
-        if tier is None:
-            return work
-        note = classifier_note(work.request)
-        reason = f"{note}classifier bypassed: recent traffic is mostly {tier}"
-        decision = RouteDecision(tier, Route(strategy="bypass", reason=reason))
+        return work
     tier = cap_tier(decision.tier, budget.max_tier, policy.tier_names)
     capped = budget.reason if tier != decision.tier else ""
     route = decision.route.model_copy(update={"reason": _join(decision.route.reason, capped)})

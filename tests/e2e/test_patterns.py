@@ -181,6 +181,18 @@ async def test_mostly_simple_traffic_turns_the_bypass_on_and_hard_traffic_off(
     assert all(r.escalated for r in hard_bypassed)  # the cascade caught what bypass sent low
 
 
+async def test_the_bypass_turns_on_inside_a_backlog(client: StreamClient) -> None:
+    """120 simple requests published at once, the bypass off (the test above ends with it
+    off): the requests still waiting when the first verdicts are back skip the classifier.
+    Decided at admission, all 120 were admitted before any verdict: 4 of 120 bypassed."""
+    requests = [new_request("PAT-SIMPLE") for _ in range(120)]
+    await asyncio.gather(*(client.send(request) for request in requests))
+    found = await client.wait_for_results([r.request_id for r in requests], RESULT_TIMEOUT_S)
+    routes = [found[r.request_id][0].route for r in requests]
+    bypassed = sum(1 for route in routes if route is not None and route.strategy == "bypass")
+    assert bypassed >= 40
+
+
 async def fanin_has(stack: EmbeddedStack, parent_id: str, subtask_id: str | None) -> None:
     """Wait until the fan-in table's changelog holds this subtask's result (None: the
     parent's entry deleted)."""

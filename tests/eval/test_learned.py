@@ -100,7 +100,7 @@ def test_a_saved_router_routes_requests_through_the_policy(
     def routed_tier(text: str) -> str | None:
         request = LLMRequest(request_id="r", messages=[Message(role="user", content=text)])
         work = WorkItem(request=request, received_at=datetime.now(UTC))
-        out = route_request(work, policy, spent=0.0, bypass_tier=lambda: None, learned=learned)
+        out = route_request(work, policy, spent=0.0, learned=learned)
         assert isinstance(out, WorkItem) and out.route is not None
         assert out.route.strategy == "learned"
         return out.tier
