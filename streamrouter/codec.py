@@ -13,6 +13,16 @@ reference types of the files before them by full name (``"streamrouter.v1.Attemp
 Every record is fingerprinted in its self-contained form: each named type is inlined at
 its first occurrence, as every other Avro implementation sees it.
 
+Frames written with an earlier version of a topic-level schema still decode: each
+earlier version is kept, standalone, as ``schemas/history/<name>.v<N>.avsc`` (listed in
+:data:`_HISTORY`); a frame with its fingerprint is read with it as the writer's schema
+and resolved to the current one (Avro schema resolution: new fields take their
+defaults). A new version of a topic-level schema moves the previous file there.
+
+Content blocks, tools and JSON-valued fields have an Avro form of their own (see
+:mod:`streamrouter.blocks`); the codec encodes and decodes with
+:data:`~streamrouter.blocks.AVRO_CONTEXT`.
+
 :func:`decode` also accepts a JSON object with the same fields (first non-blank byte
 ``{``), for kcat-style producers. Failures are translated into
 :class:`~streamrouter.errors.InvalidEventError` subclasses, so callers dead-letter them.
@@ -32,6 +42,7 @@ from fastavro.schema import fingerprint as fastavro_fingerprint
 from fastavro.schema import to_parsing_canonical_form
 from pydantic import ValidationError
 
+from streamrouter.blocks import AVRO_CONTEXT
 from streamrouter.errors import InvalidRequestError, UndecodableEventError, UnknownSchemaError
 from streamrouter.events import (
     Attempt,
@@ -70,6 +81,11 @@ _SCHEMA_FILES = (
     "WorkItem",
     "FanInEvent",
 )
+# Earlier versions of the topic-level schemas (``schemas/history/<stem>.avsc``), each a
+# standalone file whose frames decode into the model of the record it names.
+# Internal records embed LLMRequest, so their fingerprints moved with it: during a rolling
+# deploy the new workers read what the old ones left on the internal topics.
+_HISTORY = ("LLMRequest.v1", "WorkItem.v1", "FanInEvent.v1")
 # Every record type; each is defined in exactly one of the files (nested or at the top).
 _RECORD_TYPES: tuple[type[Record], ...] = (
     Message,
@@ -102,9 +118,17 @@ class _Schema:
 
 
 @dataclass(frozen=True, slots=True)
+class _Writer:
+    """A schema frames are written with: the current one, or an earlier version."""
+
+    reader: _Schema  # what the frame decodes into
+    parsed: Any  # the writer's schema, parsed by fastavro
+
+
+@dataclass(frozen=True, slots=True)
 class _Registry:
     by_model: dict[type[Record], _Schema]
-    by_fingerprint: dict[bytes, _Schema]
+    by_fingerprint: dict[bytes, _Writer]
 
 
 def encode(event: Record) -> bytes:
@@ -113,7 +137,7 @@ def encode(event: Record) -> bytes:
     buffer = io.BytesIO()
     buffer.write(_MAGIC)
     buffer.write(schema.fingerprint)
-    schemaless_writer(buffer, schema.parsed, event.model_dump())
+    schemaless_writer(buffer, schema.parsed, event.model_dump(context=AVRO_CONTEXT))
     return buffer.getvalue()
 
 
@@ -155,12 +179,15 @@ def _decode_avro(raw: bytes, model: type[M]) -> M:
             f"unknown Avro schema fingerprint {raw[2:_HEADER_LEN].hex()} "
             f"(expected {expected.name}, {expected.fingerprint.hex()})"
         )
-    if found is not expected:
-        raise UnknownSchemaError(f"Avro frame holds a {found.name}, expected {expected.name}")
+    if found.reader is not expected:
+        raise UnknownSchemaError(
+            f"Avro frame holds a {found.reader.name}, expected {expected.name}"
+        )
     body = io.BytesIO(raw)
     body.seek(_HEADER_LEN)
+    reader = None if found.parsed is expected.parsed else expected.parsed
     try:
-        data = schemaless_reader(body, expected.parsed, None)
+        data = schemaless_reader(body, found.parsed, reader)
     except _READ_ERRORS as exc:
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise UndecodableEventError(
@@ -169,7 +196,7 @@ def _decode_avro(raw: bytes, model: type[M]) -> M:
     if (trailing := len(raw) - body.tell()) != 0:
         raise UndecodableEventError(f"{trailing} trailing bytes after the {expected.name} body")
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=AVRO_CONTEXT)
     except ValidationError as exc:
         raise InvalidRequestError(f"invalid {model.__name__}: {_summarise(exc)}") from exc
 
@@ -212,6 +239,8 @@ def _message(error_type: str, msg: str) -> str:
 def _path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
+        if isinstance(part, str) and part.startswith("<"):
+            continue  # a union's tag (``<image>``), not a field
         if isinstance(part, int):
             path += f"[{part}]"
         else:
@@ -241,7 +270,13 @@ def _registry() -> _Registry:
         # fastavro returns the 8 little-endian bytes as hex (as Java does; see the spec).
         fp = bytes.fromhex(fastavro_fingerprint(canonical_form, "CRC-64-AVRO"))
         by_model[model] = _Schema(model=model, name=name, parsed=parsed, fingerprint=fp)
-    by_fingerprint = {s.fingerprint: s for s in by_model.values()}
+    by_fingerprint = {s.fingerprint: _Writer(s, s.parsed) for s in by_model.values()}
+    by_name = {s.name: s for s in by_model.values()}
+    for stem in _HISTORY:
+        path = files("streamrouter") / "schemas" / "history" / f"{stem}.avsc"
+        parsed = parse_schema(json.loads(path.read_text("utf-8")))  # standalone
+        fp = bytes.fromhex(fastavro_fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+        by_fingerprint.setdefault(fp, _Writer(by_name[parsed["name"]], parsed))
     return _Registry(by_model=by_model, by_fingerprint=by_fingerprint)
 
 

@@ -274,6 +274,11 @@ class Settings(BaseSettings):
     # max_request_size, since internal events carry the whole request.
     max_event_bytes: int = Field(default=900_000, ge=1)
     max_request_id_chars: int = Field(default=256, ge=1)
+    # Content blocks in one request (system and messages, tool_result content included).
+    max_content_blocks: int = Field(default=1_000, ge=1)
+    # Decoded bytes of one base64 image or document; the API takes up to 5 MB an image
+    # (and 32 MB a request), but a request over max_event_bytes is dead-lettered anyway.
+    max_media_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
     model_timeout_s: float = Field(default=60.0, gt=0)
     # One tier's call chain (its retries and fallbacks) ends within this; then an error
     # result with error.type "timeout" (a silent provider cannot hold a request forever).

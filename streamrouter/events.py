@@ -18,6 +18,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from streamrouter.blocks import (
+    MessageContent,
+    SystemContent,
+    TextBlock,
+    Thinking,
+    Tool,
+    ToolChoice,
+    api_blocks,
+    block_texts,
+)
+
 __all__ = [
     "FAILED_OUTCOMES",
     "Attempt",
@@ -36,6 +47,7 @@ __all__ = [
     "ResultStatus",
     "Route",
     "RouteStrategy",
+    "ServiceTier",
     "Subtask",
     "SubtaskResult",
     "UtcDatetime",
@@ -57,6 +69,7 @@ AttemptOutcome = Literal[
     "synthesized",
 ]
 ResultStatus = Literal["ok", "error"]
+ServiceTier = Literal["auto", "standard_only"]
 
 # The outcomes of a call that failed (and that a fallback chain moves past).
 FAILED_OUTCOMES: frozenset[str] = frozenset({"rate_limited", "overloaded", "failed"})
@@ -99,33 +112,92 @@ class Record(BaseModel):
 
 class Message(Record):
     role: MessageRole
-    content: str
+    content: MessageContent
+
+    @property
+    def text(self) -> str:
+        """The content if it is a string, else its text blocks' text, one per line."""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(b.text for b in self.content if isinstance(b, TextBlock))
+
+    def to_api(self) -> dict[str, Any]:
+        """The message as the Messages API takes it (blocks as sent, nulls left out)."""
+        return {"role": self.role, "content": api_blocks(self.content)}
 
 
 class LLMRequest(Record):
+    """A request, in the Messages API's own field names plus the routing fields.
+
+    ``metadata`` is the service's string map; its ``user_id`` key is also the API's
+    ``metadata.user_id``.
+    """
+
     request_id: str = Field(min_length=1)
     tenant: str = "default"
     task_type: str | None = None
     mode: RequestMode = "route"
     tier: str | None = None
-    system: str | None = None
+    system: SystemContent | None = None
     messages: list[Message] = Field(default_factory=list)
     max_tokens: int = Field(default=1024, ge=1, le=_INT32_MAX)
     metadata: dict[str, str] = Field(default_factory=dict)
     created_at: UtcDatetime | None = None
+    tools: list[Tool] = Field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_k: int | None = Field(default=None, ge=0, le=_INT32_MAX)
+    stop_sequences: list[str] = Field(default_factory=list)
+    thinking: Thinking | None = None
+    service_tier: ServiceTier | None = None
 
     @property
     def last_user_text(self) -> str:
-        """The content of the last user message ("" if there is none)."""
+        """The text of the last user message ("" if there is none): its string content,
+        or its text blocks' text, one per line."""
         for message in reversed(self.messages):
             if message.role == "user":
-                return message.content
+                return message.text
         return ""
 
     @property
+    def system_blocks(self) -> list[dict[str, Any]]:
+        """The system prompt as text blocks in the API's form (their cache_control kept)."""
+        if self.system is None or self.system == "":
+            return []
+        if isinstance(self.system, str):
+            return [{"type": "text", "text": self.system}]
+        return [block.model_dump(exclude_none=True) for block in self.system]
+
+    @property
     def prompt_chars(self) -> int:
-        """Characters in the system prompt plus every message."""
-        return len(self.system or "") + sum(len(m.content) for m in self.messages)
+        """Characters of text in the system prompt and every message (images and
+        base64 documents count by their bytes, elsewhere)."""
+        system = self.system or ""
+        chars = len(system) if isinstance(system, str) else sum(len(b.text) for b in system)
+        for message in self.messages:
+            if isinstance(message.content, str):
+                chars += len(message.content)
+            else:
+                chars += sum(len(t) for b in message.content for t in block_texts(b))
+        return chars
+
+    @property
+    def api_parameters(self) -> dict[str, Any]:
+        """The sampling and account parameters sent to every model as given:
+        ``temperature``, ``top_p``, ``top_k``, ``stop_sequences``, ``service_tier``
+        and ``metadata.user_id`` (only those set)."""
+        params: dict[str, Any] = {
+            key: value
+            for key in ("temperature", "top_p", "top_k", "service_tier")
+            if (value := getattr(self, key)) is not None
+        }
+        if self.stop_sequences:
+            params["stop_sequences"] = list(self.stop_sequences)
+        if "user_id" in self.metadata:
+            params["metadata"] = {"user_id": self.metadata["user_id"]}
+        return params
 
 
 class Route(Record):

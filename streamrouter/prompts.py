@@ -1,8 +1,12 @@
 """Prompt templates: one per task, never one per tier (swap the model, keep the prompt).
 
-The answer prompt carries the user's own system prompt and conversation; on escalation
-the previous tier's answer and reasoning ride along so the next tier can check them
-rather than start cold. The classifier prompt asks only how hard the request is.
+The answer, plan and synthesis calls carry the user's request as sent: the messages with
+their content blocks unchanged, the system blocks (their ``cache_control`` kept) with the
+service's instructions as one more text block, and the sampling parameters
+(``LLMRequest.api_parameters``); only the model changes per tier. What the service adds
+to the conversation (the previous tier's answer on escalation, the subtask answers for
+the synthesis) goes in as an extra text block of the last user message. The classifier
+prompt is its own short text-only call: it asks only how hard the request is.
 """
 
 from __future__ import annotations
@@ -29,18 +33,40 @@ CLASSIFY_EXCERPT_CHARS = 4000
 def answer_call(
     request: LLMRequest, escalation: Escalation | None, structured_output: str = "tool"
 ) -> ModelCall:
-    system = "\n\n".join(part for part in (request.system, ANSWER_INSTRUCTIONS) if part)
-    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    messages = _messages(request)
     if escalation is not None:
-        last = messages[-1]
-        last["content"] = f"{last['content']}\n\n{_escalation_context(escalation)}"
+        _add_text(messages[-1], _escalation_context(escalation))
     return ModelCall(
         messages=messages,
         max_tokens=request.max_tokens,
         tool=answer_tool(),
-        system=system,
+        system=_system(request, ANSWER_INSTRUCTIONS),
         structured_output=structured_output,  # type: ignore[arg-type]
+        parameters=request.api_parameters,
     )
+
+
+def _messages(request: LLMRequest) -> list[dict[str, Any]]:
+    """Fresh copies of the user's messages, in the API's form."""
+    return [message.to_api() for message in request.messages]
+
+
+def _system(request: LLMRequest, instructions: str) -> list[dict[str, Any]]:
+    return [*request.system_blocks, {"type": "text", "text": instructions}]
+
+
+# Starts each text block the service adds to the user's message: joined to the user's
+# text with a newline (as the simulator reads a turn), the prompt is followed by a blank
+# line and a ``---`` line, as when the context was appended to the string; the
+# simulator's replay looks the prompt up before it (sim.replay.ESCALATION_SEPARATOR).
+ADDED_TEXT_PREFIX = "\n---\n"
+
+
+def _add_text(message: dict[str, Any], text: str) -> None:
+    """Append ``text`` to ``message`` as one more text block, after a ``---`` line."""
+    content = message["content"]
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    message["content"] = [*blocks, {"type": "text", "text": ADDED_TEXT_PREFIX + text}]
 
 
 def classify_call(request: LLMRequest, structured_output: str = "tool") -> ModelCall:
@@ -59,7 +85,7 @@ def classify_call(request: LLMRequest, structured_output: str = "tool") -> Model
 
 def _escalation_context(escalation: Escalation) -> str:
     return (
-        f"---\nA smaller model ({escalation.from_tier}) answered this with confidence "
+        f"A smaller model ({escalation.from_tier}) answered this with confidence "
         f"{escalation.confidence:.2f}, which was not enough:\n{escalation.answer}\n"
         f"Its reasoning: {escalation.reasoning or '(none given)'}\n"
         "Check it and give your own final answer."
@@ -84,13 +110,13 @@ def plan_call(
     request: LLMRequest, tiers: list[str], max_subtasks: int, structured_output: str = "tool"
 ) -> ModelCall:
     instructions = PLANNER_INSTRUCTIONS.format(tiers=", ".join(tiers), max_subtasks=max_subtasks)
-    system = "\n\n".join(part for part in (request.system, instructions) if part)
     return ModelCall(
-        messages=[{"role": m.role, "content": m.content} for m in request.messages],
+        messages=_messages(request),
         max_tokens=request.max_tokens,
         tool=plan_tool(),
-        system=system,
+        system=_system(request, instructions),
         structured_output=structured_output,  # type: ignore[arg-type]
+        parameters=request.api_parameters,
     )
 
 
@@ -101,6 +127,5 @@ def synthesis_call(parent: WorkItem, structured_output: str = "tool") -> ModelCa
         + (f"Answer ({r.tier}): {r.answer}" if r.status == "ok" else f"({r.status})")
         for r in parent.subtask_results
     )
-    last = call.messages[-1]
-    last["content"] = f"{last['content']}\n\n---\n{SYNTHESIS_INSTRUCTIONS}\n\n{answers}"
+    _add_text(call.messages[-1], f"{SYNTHESIS_INSTRUCTIONS}\n\n{answers}")
     return call

@@ -19,7 +19,8 @@ from fastavro.schema import fingerprint as fastavro_fingerprint
 from fastavro.schema import load_schema, to_parsing_canonical_form
 from pydantic import BaseModel
 
-from streamrouter import codec, events
+from streamrouter import blocks, codec, events
+from streamrouter.blocks import AVRO_CONTEXT
 from streamrouter.codec import decode, encode, fingerprint
 from streamrouter.errors import InvalidRequestError, UndecodableEventError, UnknownSchemaError
 from streamrouter.events import (
@@ -55,6 +56,33 @@ RECORD_TYPES: list[type[Record]] = [
     FanInEvent,
     DeadLetter,
 ]
+# Records of the Messages API's shapes inside LLMRequest, mirrored one to one.
+PARAM_TYPES: list[type[BaseModel]] = [
+    blocks.CacheControl,
+    blocks.CitationsConfig,
+    blocks.Tool,
+    blocks.ToolChoice,
+    blocks.Thinking,
+]
+# Flat records: one Avro record holds every shape of a tagged union (blocks.py).
+FLAT_RECORDS: dict[str, list[type[BaseModel]]] = {
+    "ContentBlock": [
+        blocks.TextBlock,
+        blocks.ImageBlock,
+        blocks.DocumentBlock,
+        blocks.ToolUseBlock,
+        blocks.ToolResultBlock,
+    ],
+    "Source": [
+        blocks.Base64ImageSource,
+        blocks.URLImageSource,
+        blocks.Base64PDFSource,
+        blocks.PlainTextSource,
+        blocks.URLPDFSource,
+    ],
+}
+# The fingerprint of LLMRequest frames before content blocks (schemas/history/LLMRequest.v1).
+LLMREQUEST_V1_FINGERPRINT = "180cb4b8112c707d"
 # The schemas of the topics users publish to or read: each file stands alone.
 TOPIC_LEVEL: list[type[Record]] = [LLMRequest, LLMResult, DeadLetter]
 # The schema files in the order they load: a file references only types of the files before.
@@ -100,9 +128,108 @@ ATTEMPT = Attempt(
 )
 ROUTE = Route(strategy="classifier", complexity="hard", reason="classifier said hard (0.91)")
 
+PNG_1PX = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+    "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+BLOCKS_REQUEST = LLMRequest.model_validate(
+    {
+        "request_id": "req-blocks",
+        "system": [
+            {"type": "text", "text": "You read documents.", "cache_control": {"type": "ephemeral"}}
+        ],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in these?"},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": PNG_1PX},
+                    },
+                    {"type": "image", "source": {"type": "url", "url": "https://x.test/a.jpg"}},
+                    {
+                        "type": "document",
+                        "source": {"type": "text", "media_type": "text/plain", "data": "memo"},
+                        "title": "Memo",
+                        "context": "internal",
+                        "citations": {"enabled": True},
+                        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+                    },
+                    {
+                        "type": "document",
+                        "source": {
+                            "type": "base64",
+                            "media_type": "application/pdf",
+                            "data": "JVBERi0=",
+                        },
+                    },
+                    {"type": "document", "source": {"type": "url", "url": "https://x.test/a.pdf"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Let me look it up."},
+                    {
+                        "type": "tool_use",
+                        "id": "tu_1",
+                        "name": "lookup",
+                        "input": {"q": ["é", None, 1.5]},
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "tu_1",
+                        "content": "42",
+                        "is_error": False,
+                    },
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "tu_1",
+                        "content": [
+                            {"type": "text", "text": "more"},
+                            {
+                                "type": "image",
+                                "source": {"type": "url", "url": "https://x.test/b.png"},
+                            },
+                        ],
+                    },
+                    {"type": "tool_result", "tool_use_id": "tu_1"},
+                ],
+            },
+        ],
+        "tools": [
+            {
+                "name": "lookup",
+                "description": "Look a thing up.",
+                "input_schema": {"type": "object", "properties": {"q": {"type": "array"}}},
+                "cache_control": {"type": "ephemeral"},
+                "strict": True,
+                "type": "custom",
+            },
+            {"name": "other", "input_schema": {"type": "object"}},
+        ],
+        "tool_choice": {"type": "tool", "name": "lookup", "disable_parallel_tool_use": True},
+        "temperature": 0.25,
+        "top_p": 0.9,
+        "top_k": 40,
+        "stop_sequences": ["END", "STOP"],
+        "thinking": {"type": "enabled", "budget_tokens": 2048, "display": "omitted"},
+        "service_tier": "standard_only",
+        "metadata": {"user_id": "u-1"},
+    }
+)
+
 EXAMPLES: list[Record] = [
     Message(role="assistant", content=""),
+    Message(role="user", content=[blocks.TextBlock(type="text", text="hi")]),
     REQUEST,
+    BLOCKS_REQUEST,
     LLMRequest(request_id="minimal"),
     ROUTE,
     Route(strategy="pinned"),
@@ -111,7 +238,7 @@ EXAMPLES: list[Record] = [
     ErrorInfo(type="models_exhausted", message="every model failed"),
     Escalation(from_tier="haiku", answer="42", reasoning="guess", confidence=0.3),
     WorkItem(
-        request=REQUEST,
+        request=BLOCKS_REQUEST,
         route=ROUTE,
         tier="sonnet",
         attempts=[ATTEMPT, ATTEMPT],
@@ -316,6 +443,88 @@ def test_crc64_avro_matches_the_avro_test_vectors(canonical_form: str, java_long
     assert fastavro_fingerprint(canonical_form, "CRC-64-AVRO") == struct.pack("<q", java_long).hex()
 
 
+def _v1_frame(record: dict[str, Any]) -> bytes:
+    """A frame as producers wrote LLMRequest before content blocks (the v1 schema)."""
+    return _frame(load_schema(str(SCHEMAS / "history" / "LLMRequest.v1.avsc")), record)
+
+
+def test_frames_of_the_previous_llm_request_schema_decode_into_the_current_model() -> None:
+    raw = _v1_frame(
+        {
+            "request_id": "old-1",
+            "tenant": "acme",
+            "system": "be brief",
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"},
+                {"role": "user", "content": "bye"},
+            ],
+            "max_tokens": 77,
+            "metadata": {"user_id": "u"},
+            "created_at": NOW,
+        }
+    )
+    assert raw[2:10].hex() == LLMREQUEST_V1_FINGERPRINT != fingerprint(LLMRequest).hex()
+    request = decode(raw, LLMRequest)
+    assert request == LLMRequest(
+        request_id="old-1",
+        tenant="acme",
+        system="be brief",
+        messages=[
+            Message(role="user", content="hi"),
+            Message(role="assistant", content="hello"),
+            Message(role="user", content="bye"),
+        ],
+        max_tokens=77,
+        metadata={"user_id": "u"},
+        created_at=NOW,
+    )
+    assert (request.tools, request.temperature, request.stop_sequences) == ([], None, [])
+    assert decode(encode(request), LLMRequest) == request  # re-encoded with the current schema
+
+
+def test_previous_schema_is_the_one_frames_were_written_with() -> None:
+    # The history file is the earlier LLMRequest.avsc as it was: its fingerprint is the
+    # one on the frames of that time (pinned), and it still loads standalone.
+    history = sorted(p.name for p in (SCHEMAS / "history").glob("*.avsc"))
+    assert history == sorted(f"{stem}.avsc" for stem in codec._HISTORY)
+    assert history == ["FanInEvent.v1.avsc", "LLMRequest.v1.avsc", "WorkItem.v1.avsc"]
+    text = (SCHEMAS / "history" / "LLMRequest.v1.avsc").read_text()
+    schema = load_schema(str(SCHEMAS / "history" / "LLMRequest.v1.avsc"))
+    canonical_form = to_parsing_canonical_form(schema)
+    assert fastavro_fingerprint(canonical_form, "CRC-64-AVRO") == LLMREQUEST_V1_FINGERPRINT
+    assert _avro_canonical_form(avro.schema.parse(text)) == canonical_form
+
+
+# The fingerprints of WorkItem and FanInEvent frames before content blocks.
+WORKITEM_V1_FINGERPRINT = "6a6f8cdf8e22c8f5"
+FANINEVENT_V1_FINGERPRINT = "3b93ae49219fb011"
+
+
+def test_internal_frames_left_by_a_previous_worker_decode_into_the_current_models() -> None:
+    # A rolling deploy: work items and fan-in events an old worker wrote are still on
+    # the internal topics when the new ones start.
+    request = {"request_id": "old-2", "messages": [{"role": "user", "content": "hi"}]}
+    work = {"request": request, "received_at": NOW, "tier": "haiku"}
+    history = SCHEMAS / "history"
+    raw_work = _frame(load_schema(str(history / "WorkItem.v1.avsc")), work)
+    raw_fanin = _frame(load_schema(str(history / "FanInEvent.v1.avsc")), {"plan": work})
+    assert raw_work[2:10].hex() == WORKITEM_V1_FINGERPRINT != fingerprint(WorkItem).hex()
+    assert raw_fanin[2:10].hex() == FANINEVENT_V1_FINGERPRINT != fingerprint(FanInEvent).hex()
+    expected = WorkItem(
+        request=LLMRequest(request_id="old-2", messages=[Message(role="user", content="hi")]),
+        received_at=NOW,
+        tier="haiku",
+    )
+    assert decode(raw_work, WorkItem) == expected
+    assert decode(raw_fanin, FanInEvent) == FanInEvent(plan=expected)
+
+
+def test_a_previous_schema_frame_for_another_model_is_refused() -> None:
+    with pytest.raises(UnknownSchemaError, match=r"holds a streamrouter\.v1\.LLMRequest"):
+        decode(_v1_frame({"request_id": "x"}), LLMResult)
+
+
 def test_frames_from_another_writer_decode() -> None:
     raw = _frame(
         _standalone(LLMRequest),
@@ -369,6 +578,60 @@ def test_json_all_fields() -> None:
     request = decode(raw, LLMRequest)
     assert (request.mode, request.tier, request.metadata) == ("orchestrate", "haiku", {"k": "v"})
     assert decode(encode(request), LLMRequest) == request
+
+
+def test_json_in_the_messages_api_shapes() -> None:
+    # A body written for client.messages.create (here: the API form of BLOCKS_REQUEST)
+    # plus a request_id decodes as it is, and survives the Avro form.
+    body = BLOCKS_REQUEST.model_dump(mode="json", exclude_none=True)
+    body["model"] = "claude-opus-4-7"  # the router chooses: ignored
+    request = decode(json.dumps(body).encode(), LLMRequest)
+    assert request == BLOCKS_REQUEST
+    assert decode(encode(request), LLMRequest) == request
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (
+            {"messages": [{"role": "user", "content": [{"type": "audio"}]}]},
+            "messages[0].content[0]: unknown content block type",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "image",
+                                "source": {"type": "base64", "media_type": "image/tiff"},
+                            }
+                        ],
+                    }
+                ]
+            },
+            "messages[0].content[0].source.media_type: Input should be 'image/jpeg'",
+        ),
+        (
+            {"messages": [{"role": "user", "content": 3}]},
+            "messages[0].content: Input should be a string or a list of content blocks",
+        ),
+        ({"temperature": 3}, "temperature: Input should be less than or equal to 1"),
+        ({"top_k": -2}, "top_k: Input should be greater than or equal to 0"),
+    ],
+)
+def test_bad_blocks_and_parameters_name_their_field(fields: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        decode(json.dumps({"request_id": "x", **fields}).encode(), LLMRequest)
+    assert reason in str(caught.value)
+
+
+def test_corrupt_json_strings_in_an_avro_frame_are_invalid_requests() -> None:
+    record = BLOCKS_REQUEST.model_dump(context=AVRO_CONTEXT)
+    record["tools"][0]["input_schema"] = "{not json"
+    with pytest.raises(InvalidRequestError, match=r"tools\[0\]\.input_schema"):
+        decode(_frame(_standalone(LLMRequest), record), LLMRequest)
 
 
 # --- bad input ----------------------------------------------------------------------------
@@ -455,7 +718,7 @@ def test_errors_chain_the_library_error() -> None:
 
 
 def test_every_truncation_is_an_invalid_event() -> None:
-    raw = encode(EXAMPLES[9])  # the full WorkItem
+    raw = encode(next(e for e in EXAMPLES if isinstance(e, WorkItem)))  # the full one
     for end in range(len(raw)):
         with pytest.raises(UndecodableEventError):
             decode(raw[:end], WorkItem)
@@ -487,7 +750,8 @@ def test_schema_files_define_each_record_type_once() -> None:
     names = [name for name, _ in _named_types()]
     assert len(names) == len(set(names)), "a named type is defined twice"
     records = {name for name, d in _named_types() if d["type"] == "record"}
-    assert records == {f"{codec.NAMESPACE}.{m.__name__}" for m in RECORD_TYPES}
+    mirrored = [m.__name__ for m in [*RECORD_TYPES, *PARAM_TYPES]]
+    assert records == {f"{codec.NAMESPACE}.{name}" for name in [*mirrored, *FLAT_RECORDS]}
 
 
 @pytest.mark.parametrize("model", TOPIC_LEVEL, ids=lambda m: m.__name__)
@@ -510,13 +774,14 @@ def test_topic_level_schema_loads_standalone_with_fastavro_and_avro(
     for event, raw in frames:
         assert raw[2:10] == fingerprint(model)
         body = io.BytesIO(raw[10:])
-        assert model.model_validate(schemaless_reader(body, fastavro_schema, None)) == event
+        datum = schemaless_reader(body, fastavro_schema, None)
+        assert model.model_validate(datum, context=AVRO_CONTEXT) == event
         datum = avro.io.DatumReader(avro_schema).read(avro.io.BinaryDecoder(io.BytesIO(raw[10:])))
-        assert model.model_validate(datum) == event
+        assert model.model_validate(datum, context=AVRO_CONTEXT) == event
 
 
-@pytest.mark.parametrize("model", RECORD_TYPES, ids=lambda m: m.__name__)
-def test_model_mirrors_avro_record(model: type[Record]) -> None:
+@pytest.mark.parametrize("model", RECORD_TYPES + PARAM_TYPES, ids=lambda m: m.__name__)
+def test_model_mirrors_avro_record(model: type[BaseModel]) -> None:
     schema = _definition(model)
     assert schema["type"] == "record"
     assert schema["name"] == model.__name__
@@ -531,8 +796,26 @@ def test_model_mirrors_avro_record(model: type[Record]) -> None:
         if "default" in field:
             default = info.get_default(call_default_factory=True)
             assert _jsonable(default) == field["default"], name
-        if isinstance(field["type"], list):
+        if isinstance(field["type"], list) and "null" in field["type"]:
             assert field["type"][0] == "null" and field.get("default", "missing") is None, name
+        elif isinstance(field["type"], list):  # string or blocks: a required field
+            assert info.is_required(), name
+
+
+@pytest.mark.parametrize("record", sorted(FLAT_RECORDS))
+def test_flat_record_holds_every_shape_of_its_union(record: str) -> None:
+    # One Avro record for a tagged union: "type" is required, every other field is
+    # optional (null for the shapes without it), and each belongs to some shape.
+    schema = next(d for n, d in _named_types() if n == f"{codec.NAMESPACE}.{record}")
+    assert schema.get("doc")
+    avro_fields = {f["name"]: f for f in schema["fields"]}
+    assert "default" not in avro_fields["type"] and avro_fields["type"]["type"] == "string"
+    for name, field in avro_fields.items():
+        assert field.get("doc"), f"{record}.{name} has no doc"
+        if name != "type":
+            assert field["type"][0] == "null" and field["default"] is None, name
+    shape_fields = {name for shape in FLAT_RECORDS[record] for name in shape.model_fields}
+    assert shape_fields == set(avro_fields)
 
 
 def test_literal_types_mirror_avro_enums() -> None:

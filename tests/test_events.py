@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -153,3 +154,200 @@ def test_contract_violations_are_rejected(model: type, fields: dict[str, object]
 
 def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
     assert _request(added_in_v2="x") == _request()
+
+
+# --- the Messages API's shapes --------------------------------------------------------------
+
+PNG = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+    "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def _sdk_body(*content: dict[str, Any], **params: Any) -> dict[str, Any]:
+    """A body as written for ``client.messages.create(**body)``, plus a request_id."""
+    return {
+        "request_id": "r-sdk",
+        "model": "claude-sonnet-4-6",  # the router picks the model: ignored
+        "max_tokens": 512,
+        "messages": [{"role": "user", "content": list(content)}],
+        **params,
+    }
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        {"type": "text", "text": "hi"},
+        {"type": "text", "text": "hi", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/a.jpg"}},
+        {
+            "type": "document",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="},
+            "title": "Report",
+            "context": "Q3",
+            "citations": {"enabled": True},
+        },
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "x"}},
+        {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}},
+    ],
+    ids=lambda b: f"{b['type']}-{b.get('source', {}).get('type', '')}",
+)
+def test_user_content_blocks_parse_and_come_back_as_sent(block: dict[str, Any]) -> None:
+    request = LLMRequest.model_validate(_sdk_body({"type": "text", "text": "look"}, block))
+    content = request.messages[0].content
+    assert isinstance(content, list) and type(content[1]).__name__.endswith("Block")
+    assert request.messages[0].to_api() == {
+        "role": "user",
+        "content": [{"type": "text", "text": "look"}, block],
+    }
+
+
+def test_a_tool_turn_and_its_result_parse() -> None:
+    tool_use = {"type": "tool_use", "id": "tu_1", "name": "get_weather", "input": {"city": None}}
+    tool_result: dict[str, Any] = {
+        "type": "tool_result",
+        "tool_use_id": "tu_1",
+        "content": [{"type": "text", "text": "sunny"}],
+        "is_error": False,
+    }
+    request = LLMRequest.model_validate(
+        {
+            "request_id": "r",
+            "messages": [
+                {"role": "user", "content": "Weather in Paris?"},
+                {"role": "assistant", "content": [tool_use]},
+                {"role": "user", "content": [tool_result, {"type": "text", "text": "and?"}]},
+            ],
+            "tools": [
+                {
+                    "name": "get_weather",
+                    "description": "Current weather",
+                    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+                }
+            ],
+            "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+        }
+    )
+    assert [m.to_api()["content"] for m in request.messages[1:]] == [
+        [tool_use],
+        [tool_result, {"type": "text", "text": "and?"}],
+    ]
+    assert request.tools[0].input_schema["properties"] == {"city": {"type": "string"}}
+    assert request.tool_choice is not None and request.tool_choice.type == "auto"
+    assert request.last_user_text == "and?"
+
+
+def test_system_blocks_keep_their_cache_control() -> None:
+    system = [
+        {"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}},
+        {"type": "text", "text": "Today is Monday."},
+    ]
+    assert _request(system=system).system_blocks == system
+    assert _request(system="plain").system_blocks == [{"type": "text", "text": "plain"}]
+    assert _request().system_blocks == _request(system="").system_blocks == []
+
+
+def test_sampling_and_account_parameters_are_passed_as_sent() -> None:
+    request = _request(
+        temperature=0.0,
+        top_p=0.5,
+        top_k=0,
+        stop_sequences=["\n\nHuman:"],
+        service_tier="standard_only",
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        metadata={"user_id": "u-42", "team": "infra"},
+    )
+    assert request.api_parameters == {
+        "temperature": 0.0,
+        "top_p": 0.5,
+        "top_k": 0,
+        "stop_sequences": ["\n\nHuman:"],
+        "service_tier": "standard_only",
+        "metadata": {"user_id": "u-42"},  # the API's; the other keys are the service's
+    }
+    assert request.thinking is not None and request.thinking.budget_tokens == 1024
+    assert _request().api_parameters == {}
+
+
+def test_last_user_text_is_the_text_of_the_last_user_turns_text_blocks() -> None:
+    image = {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}
+    request = LLMRequest.model_validate(
+        _sdk_body({"type": "text", "text": "first"}, image, {"type": "text", "text": "second"})
+    )
+    assert request.last_user_text == "first\nsecond"
+
+
+def test_prompt_chars_counts_the_text_of_blocks_not_media() -> None:
+    request = LLMRequest.model_validate(
+        {
+            **_sdk_body(
+                {"type": "text", "text": "abcd"},  # 4
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": PNG},
+                },
+                {
+                    "type": "document",
+                    "source": {"type": "text", "media_type": "text/plain", "data": "12345"},
+                    "title": "T",
+                },  # 5 + 1
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "t",
+                    "content": [{"type": "text", "text": "xy"}],
+                },  # 2
+            ),
+            "system": [{"type": "text", "text": "sys"}],  # 3
+        }
+    )
+    assert request.prompt_chars == 15
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"messages": [{"role": "user", "content": [{"type": "video"}]}]}, "content"),
+        ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "text"),
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "x", "y": 1}]}]}, "y"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "image",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "image/bmp",
+                                    "data": "A",
+                                },
+                            }
+                        ],
+                    }
+                ]
+            },
+            "media_type",
+        ),
+        ({"system": [{"type": "image", "source": {"type": "url", "url": "u"}}]}, "system"),
+        ({"temperature": 1.01}, "temperature"),
+        ({"temperature": -0.1}, "temperature"),
+        ({"top_p": 2}, "top_p"),
+        ({"top_k": -1}, "top_k"),
+        ({"tool_choice": {"type": "tool"}}, "tool_choice"),
+        ({"tool_choice": {"type": "auto", "name": "x"}}, "tool_choice"),
+        ({"thinking": {"type": "enabled"}}, "thinking"),
+        ({"thinking": {"type": "enabled", "budget_tokens": 100}}, "budget_tokens"),
+        ({"service_tier": "priority"}, "service_tier"),
+        ({"tools": [{"name": "bad name", "input_schema": {"type": "object"}}]}, "name"),
+        ({"tools": [{"name": "t"}]}, "input_schema"),
+    ],
+)
+def test_what_the_api_rejects_is_a_validation_error_naming_the_field(
+    fields: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _request(**fields)
+    assert any(field in map(str, error["loc"]) for error in caught.value.errors())

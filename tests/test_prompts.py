@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from streamrouter.events import Escalation, LLMRequest, Message
+from streamrouter.events import Escalation, LLMRequest, Message, SubtaskResult, WorkItem
+from streamrouter.llm.client import _request_body
 from streamrouter.prompts import (
     ANSWER_INSTRUCTIONS,
     CLASSIFY_EXCERPT_CHARS,
     answer_call,
     classify_call,
+    plan_call,
+    synthesis_call,
 )
 from streamrouter.routing.answer import ANSWER_TOOL_NAME, answer_tool
 from streamrouter.routing.classifier import CLASSIFIER_SYSTEM, CLASSIFY_TOOL_NAME, classify_tool
@@ -21,6 +25,13 @@ def request(**fields: Any) -> LLMRequest:
     fields.setdefault("request_id", "r1")
     fields.setdefault("messages", [Message(role="user", content="What is 6*7?")])
     return LLMRequest(**fields)
+
+
+def _text(content: Any) -> str:
+    """The text of a string or of text blocks."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    return " ".join(block["text"] for block in content if block["type"] == "text")
 
 
 CONVERSATION = [
@@ -47,7 +58,7 @@ def test_answer_call_is_one_prompt_whatever_the_tier(fields: dict[str, Any]) -> 
     calls = [answer_call(request(**{**fields, "tier": tier}), None) for tier in (None, *TIERS)]
     assert all(call == calls[0] for call in calls)
     for call in calls:
-        text = " ".join([call.system or ""] + [m["content"] for m in call.messages])
+        text = " ".join([_text(call.system)] + [_text(m["content"]) for m in call.messages])
         assert not any(tier in text.lower() for tier in TIERS)
 
 
@@ -77,16 +88,30 @@ def test_answer_call_keeps_the_conversation(
     assert call.tool["name"] == ANSWER_TOOL_NAME
 
 
+INSTRUCTIONS_BLOCK = {"type": "text", "text": ANSWER_INSTRUCTIONS}
+
+
 @pytest.mark.parametrize(
     ("system", "expected"),
     [
-        (None, ANSWER_INSTRUCTIONS),
-        ("", ANSWER_INSTRUCTIONS),
-        ("You are a pirate.", f"You are a pirate.\n\n{ANSWER_INSTRUCTIONS}"),
-        ("line1\nline2", f"line1\nline2\n\n{ANSWER_INSTRUCTIONS}"),
+        (None, [INSTRUCTIONS_BLOCK]),
+        ("", [INSTRUCTIONS_BLOCK]),
+        ("You are a pirate.", [{"type": "text", "text": "You are a pirate."}, INSTRUCTIONS_BLOCK]),
+        (
+            [
+                {"type": "text", "text": "line1", "cache_control": {"type": "ephemeral"}},
+                {"type": "text", "text": "line2"},
+            ],
+            [
+                {"type": "text", "text": "line1", "cache_control": {"type": "ephemeral"}},
+                {"type": "text", "text": "line2"},
+                INSTRUCTIONS_BLOCK,
+            ],
+        ),
     ],
 )
-def test_answer_call_keeps_the_user_system_prompt_first(system: str | None, expected: str) -> None:
+def test_answer_call_keeps_the_user_system_prompt_first(system: Any, expected: Any) -> None:
+    # The user's system blocks as sent (cache_control kept), the service's one more block.
     assert answer_call(request(system=system), None).system == expected
 
 
@@ -128,10 +153,14 @@ def test_escalation_context_is_appended_to_the_last_user_message(
     assert escalated.messages[:-1] == plain.messages[:-1]
     last = escalated.messages[-1]
     assert last["role"] == "user"
-    assert last["content"].startswith("follow-up\n\n")
+    # The user's content as its first block, the context as one more text block.
+    assert last["content"][0] == {"type": "text", "text": "follow-up"}
+    assert len(last["content"]) == 2 and last["content"][1]["type"] == "text"
+    # Read as one text (blocks joined by newlines), a blank line and "---" still part them.
+    assert last["content"][1]["text"].startswith("\n---\nA smaller model")
     for fragment in fragments:
-        assert fragment in last["content"]
-        assert fragment not in (escalated.system or "")
+        assert fragment in last["content"][1]["text"]
+        assert fragment not in _text(escalated.system)
     # Same system prompt, tool and limits as the first attempt.
     assert escalated.system == plain.system
     assert escalated.tool == plain.tool
@@ -145,7 +174,8 @@ def test_escalation_does_not_mutate_the_request() -> None:
     answer_call(req, ESCALATION)
     assert req.model_dump() == before
     # A second escalated call does not pile up contexts.
-    assert answer_call(req, ESCALATION).messages[-1]["content"].count("A smaller model") == 1
+    content = answer_call(req, ESCALATION).messages[-1]["content"]
+    assert _text(content).count("A smaller model") == 1
 
 
 def test_answer_call_messages_are_fresh_copies() -> None:
@@ -197,3 +227,131 @@ def test_classify_call_sends_only_the_last_user_text(fields: dict[str, Any], sen
 
 def test_classify_call_ignores_the_requested_max_tokens() -> None:
     assert classify_call(request(max_tokens=5)).max_tokens == 256
+
+
+# --- the user's request as sent: blocks and parameters reach the model call -----------------
+
+PNG = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+    "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+USER_BLOCKS: list[dict[str, Any]] = [
+    {"type": "text", "text": "What is in the picture and the memo?"},
+    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+    {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="},
+        "title": "Memo",
+        "citations": {"enabled": True},
+        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+    },
+    {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
+]
+SDK_BODY: dict[str, Any] = {  # as written for client.messages.create, plus the routing fields
+    "request_id": "r-sdk",
+    "tenant": "acme",
+    "model": "claude-opus-4-7",
+    "max_tokens": 900,
+    "system": [
+        {"type": "text", "text": "You read images.", "cache_control": {"type": "ephemeral"}}
+    ],
+    "messages": [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Hi, send it."}]},
+        {"role": "user", "content": USER_BLOCKS},
+    ],
+    "temperature": 0.2,
+    "top_p": 0.8,
+    "top_k": 5,
+    "stop_sequences": ["###"],
+    "service_tier": "standard_only",
+    "metadata": {"user_id": "user-7", "team": "infra"},
+}
+SENT_PARAMETERS = {
+    "temperature": 0.2,
+    "top_p": 0.8,
+    "top_k": 5,
+    "stop_sequences": ["###"],
+    "service_tier": "standard_only",
+    "metadata": {"user_id": "user-7"},
+}
+
+
+def test_the_answer_call_body_carries_the_request_as_sent() -> None:
+    call = answer_call(LLMRequest.model_validate(SDK_BODY), None)
+    body = _request_body(call)
+    assert body == {
+        **SENT_PARAMETERS,
+        "max_tokens": 900,
+        "messages": SDK_BODY["messages"],  # blocks unchanged
+        "system": [*SDK_BODY["system"], INSTRUCTIONS_BLOCK],
+        "tools": [answer_tool()],
+        "tool_choice": {"type": "tool", "name": ANSWER_TOOL_NAME},
+    }
+
+
+def test_every_tier_gets_the_same_body_only_the_model_changes() -> None:
+    bodies = [
+        _request_body(answer_call(LLMRequest.model_validate({**SDK_BODY, "tier": tier}), None))
+        for tier in (None, *TIERS)
+    ]
+    assert all(body == bodies[0] for body in bodies)
+    assert "model" not in bodies[0]
+
+
+def test_escalation_context_is_one_more_text_block_after_the_users_blocks() -> None:
+    call = answer_call(LLMRequest.model_validate(SDK_BODY), ESCALATION)
+    last = call.messages[-1]["content"]
+    assert last[:-1] == USER_BLOCKS
+    assert last[-1]["type"] == "text" and "A smaller model (haiku)" in last[-1]["text"]
+    assert call.messages[:-1] == SDK_BODY["messages"][:-1]
+    assert call.parameters == SENT_PARAMETERS
+
+
+def test_plan_and_synthesis_calls_carry_the_request_as_sent() -> None:
+    req = LLMRequest.model_validate({**SDK_BODY, "mode": "orchestrate"})
+    plan = plan_call(req, list(TIERS), 3)
+    assert plan.messages == SDK_BODY["messages"]
+    assert plan.system[:-1] == SDK_BODY["system"]  # type: ignore[index]
+    assert plan.parameters == SENT_PARAMETERS
+    parent = WorkItem(
+        request=req,
+        received_at=datetime(2026, 3, 1, tzinfo=UTC),
+        subtask_results=[SubtaskResult(subtask_id="s1", prompt="p", status="ok", answer="A")],
+    )
+    synthesis = synthesis_call(parent)
+    last = synthesis.messages[-1]["content"]
+    assert last[:-1] == USER_BLOCKS
+    assert "[s1] p" in last[-1]["text"]
+    assert synthesis.parameters == SENT_PARAMETERS
+    assert synthesis.system == [*SDK_BODY["system"], INSTRUCTIONS_BLOCK]
+
+
+def test_the_classifier_call_stays_text_only_without_the_users_parameters() -> None:
+    call = classify_call(LLMRequest.model_validate(SDK_BODY))
+    assert call.messages == [{"role": "user", "content": USER_BLOCKS[0]["text"]}]
+    assert call.parameters == {}
+    assert call.system == CLASSIFIER_SYSTEM
+
+
+def test_tool_turns_reach_the_model_unchanged() -> None:
+    messages = [
+        {"role": "user", "content": "weather?"},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "tu_1", "name": "w", "input": {"a": None}}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "tu_1",
+                    "content": [{"type": "text", "text": "sunny"}],
+                    "is_error": False,
+                }
+            ],
+        },
+    ]
+    req = LLMRequest.model_validate({"request_id": "r", "messages": messages})
+    assert _request_body(answer_call(req, None))["messages"] == messages

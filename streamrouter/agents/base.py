@@ -116,6 +116,8 @@ class Runtime:
                 settings.max_output_tokens,
                 settings.max_event_bytes,
                 settings.max_request_id_chars,
+                settings.max_content_blocks,
+                settings.max_media_bytes,
             ),
             gateway=ModelGateway(
                 create_anthropic_client(),

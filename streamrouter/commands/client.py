@@ -153,8 +153,6 @@ def describe_validation_error(exc: ValidationError) -> str:
     for error in exc.errors(include_url=False):
         where = ".".join(str(part) for part in error["loc"])
         parts.append(f"{where}: {error['msg']}" if where else error["msg"])
-        if error["type"] == "string_type" and error["loc"][-1:] == ("content",):
-            parts[-1] += " (a message's content is one string: content blocks are not supported)"
     return "; ".join(parts)
 
 

@@ -38,13 +38,19 @@ REJECTED_STATUSES = frozenset({400, 413, 422})
 
 @dataclass(frozen=True)
 class ModelCall:
-    """What to ask, independent of which model answers (one prompt, any tier)."""
+    """What to ask, independent of which model answers (one prompt, any tier).
+
+    ``messages`` and a list ``system`` are in the Messages API's form (content blocks
+    as dicts); ``parameters`` are further API parameters sent as they are (the user's
+    ``temperature``, ``top_p``, ``top_k``, ``stop_sequences``, ``service_tier``,
+    ``metadata``)."""
 
     messages: list[dict[str, Any]]
     max_tokens: int
     tool: dict[str, Any]
-    system: str | None = None
+    system: str | list[dict[str, Any]] | None = None
     structured_output: Literal["tool", "json_schema"] = "tool"
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,7 @@ class ModelGateway:
         )
 
     async def _create(self, model: str, body: dict[str, Any], deadline: float) -> Message:
+        body, extra_body = _split_extra_body(body)
         retries_taken = 0
         while True:
             time_left = deadline - time.monotonic()
@@ -118,6 +125,7 @@ class ModelGateway:
                     return await self._client.messages.create(
                         model=model,
                         **body,
+                        extra_body=extra_body,
                         timeout=self.retry.attempt_timeout(time_left),
                         # As the SDK's own retries would: tells the API this is a retry.
                         extra_headers={"x-stainless-retry-count": str(retries_taken)},
@@ -139,14 +147,34 @@ class ModelGateway:
         await self._client.close()
 
 
+# Sampling parameters the installed SDK (2.16) no longer names in ``messages.create``:
+# they go in ``extra_body``, which every 2.x SDK merges into the request's JSON as is.
+EXTRA_BODY_KEYS = frozenset({"temperature", "top_p", "top_k"})
+
+
+def _split_extra_body(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``body`` as the SDK's keyword arguments and its ``extra_body``."""
+    extra = {key: value for key, value in body.items() if key in EXTRA_BODY_KEYS}
+    rest = {key: value for key, value in body.items() if key not in EXTRA_BODY_KEYS}
+    return rest, extra or None
+
+
+# The API takes at most this many cache_control breakpoints in one request.
+MAX_CACHE_BREAKPOINTS = 4
+_EPHEMERAL = {"type": "ephemeral"}
+
+
 def _request_body(call: ModelCall, cache_min_tokens: int | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"max_tokens": call.max_tokens, "messages": call.messages}
+    body: dict[str, Any] = {
+        **call.parameters,
+        "max_tokens": call.max_tokens,
+        "messages": call.messages,
+    }
     if call.system:
         body["system"] = call.system
         if cache_min_tokens is not None and _prefix_tokens(call) >= cache_min_tokens:
             # The breakpoint after the system prompt caches the tool definitions too.
-            cached = {"type": "text", "text": call.system, "cache_control": {"type": "ephemeral"}}
-            body["system"] = [cached]
+            body["system"] = _with_breakpoint(call)
     if call.structured_output == "tool":
         body["tools"] = [call.tool]
         body["tool_choice"] = {"type": "tool", "name": call.tool["name"]}
@@ -156,10 +184,37 @@ def _request_body(call: ModelCall, cache_min_tokens: int | None = None) -> dict[
     return body
 
 
+def _with_breakpoint(call: ModelCall) -> list[dict[str, Any]]:
+    """The system blocks with a breakpoint on the last one (left as they are when it
+    has one, or when the user's own breakpoints leave no room for another)."""
+    if isinstance(call.system, str):
+        return [{"type": "text", "text": call.system, "cache_control": dict(_EPHEMERAL)}]
+    blocks = list(call.system or ())
+    if "cache_control" in blocks[-1] or _breakpoints(call) >= MAX_CACHE_BREAKPOINTS:
+        return blocks
+    return [*blocks[:-1], {**blocks[-1], "cache_control": dict(_EPHEMERAL)}]
+
+
+def _breakpoints(call: ModelCall) -> int:
+    """The ``cache_control`` marks the caller's system blocks and messages carry."""
+    blocks = [b for b in call.system or () if isinstance(b, dict)]
+    for message in call.messages:
+        if isinstance(message["content"], list):
+            blocks += message["content"]
+            for block in message["content"]:
+                if isinstance(block.get("content"), list):  # a tool_result's blocks
+                    blocks += block["content"]
+    return sum(1 for block in blocks if block.get("cache_control"))
+
+
 def _prefix_tokens(call: ModelCall) -> int:
     """Roughly the tokens before the first message (4 characters a token)."""
     tools = json.dumps(call.tool) if call.structured_output == "tool" else ""
-    return (len(call.system or "") + len(tools)) // 4
+    if isinstance(call.system, list):
+        system = sum(len(block.get("text", "")) for block in call.system)
+    else:
+        system = len(call.system or "")
+    return (system + len(tools)) // 4
 
 
 def _failure(exc: anthropic.APIError | TimeoutError) -> Failure:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import uuid
 
 import fastavro
 import pytest
@@ -12,7 +14,7 @@ from aiokafka.partitioner import murmur2
 from streamrouter.client import StreamClient
 from streamrouter.codec import encode
 from streamrouter.embedded.stack import EmbeddedStack
-from streamrouter.events import DeadLetter, LLMResult
+from streamrouter.events import Attempt, DeadLetter, LLMResult
 
 from .conftest import MAX_PROMPT_CHARS, PARTITIONS, RESULT_TIMEOUT_S, model_calls, new_request
 
@@ -231,3 +233,90 @@ async def test_a_tier_serves_many_requests_at_once(
     calls = [c for r in requests for c in model_calls(stack, r.request_id)]
     # Each call takes 400 ms in the simulator; one-at-a-time would never overlap them.
     assert max(int(c["in_flight"]) for c in calls) >= 4
+
+
+def header_png(width: int, height: int) -> str:
+    """A small base64 PNG: its signature and IHDR, all the simulator reads of an image."""
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    raw = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + ihdr + b"\x00" * 4
+    return base64.b64encode(raw).decode()
+
+
+def answer_attempt(result: LLMResult) -> Attempt:
+    (attempt,) = (a for a in result.attempts if a.outcome == "answered")
+    return attempt
+
+
+async def test_content_blocks_published_as_json_reach_the_model(
+    stack: EmbeddedStack, client: StreamClient
+) -> None:
+    # A body written for client.messages.create, plus the routing fields, as kcat sends it.
+    marker = f"E2E-BLOCKS [blocks-{uuid.uuid4().hex[:8]}]"
+    image = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": header_png(300, 250)},
+    }
+    body = {
+        "request_id": marker.split("[")[1].rstrip("]"),
+        "task_type": "summarize",
+        "model": "claude-opus-4-7",
+        "max_tokens": 300,
+        "temperature": 0.2,
+        "stop_sequences": ["###"],
+        "metadata": {"user_id": "user-1"},
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": f"{marker} describe"}, image]}
+        ],
+    }
+    # The same text without the image: what the image adds to the call is its tokens.
+    twin_marker = marker.replace("blocks-", "twin-")
+    twin = {
+        **body,
+        "request_id": twin_marker.split("[")[1].rstrip("]"),
+        "messages": [{"role": "user", "content": f"{twin_marker} describe"}],
+    }
+    for request in (body, twin):
+        await client.send_raw(request["request_id"].encode(), json.dumps(request).encode())
+
+    result = await result_of(client, body["request_id"])
+    plain = await result_of(client, twin["request_id"])
+
+    assert (result.status, result.tier) == ("ok", "haiku"), result.error
+    assert plain.status == "ok"
+    # The simulator counts 300 x 250 / 750 = 100 tokens for the image it received and
+    # checked (its media type against its bytes): the block reached the model call.
+    image_tokens = answer_attempt(result).input_tokens - answer_attempt(plain).input_tokens
+    assert 95 <= image_tokens <= 110, image_tokens
+    (call,) = model_calls(stack, body["request_id"])
+    assert (call["kind"], call["status"]) == ("answer", 200)
+    assert call["last_user"] == f"{marker} describe"  # the text of the text blocks
+
+
+async def test_requests_the_service_cannot_serve_are_dead_lettered_with_the_field(
+    client: StreamClient,
+) -> None:
+    tag = f"blocks-dlq-{uuid.uuid4().hex[:8]}"
+    text = {"type": "text", "text": "x"}
+    bad = {
+        f"{tag}-count": ({"messages": [{"role": "user", "content": [text] * 1001}]}, "content"),
+        f"{tag}-tools": (
+            {
+                "messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"name": "t", "input_schema": {"type": "object"}}],
+            },
+            "tools: a request with tools needs the natural answer mode",
+        ),
+        f"{tag}-type": (
+            {"messages": [{"role": "user", "content": [{"type": "video"}]}]},
+            "messages[0].content[0]: unknown content block type",
+        ),
+    }
+    for key, (fields, _) in bad.items():
+        await client.send_raw(key.encode(), json.dumps({"request_id": key, **fields}).encode())
+
+    dead = await dead_letters(client, set(bad))
+
+    assert {d.error_type for d in dead.values()} == {"invalid_request"}
+    assert "more than 1000 content blocks" in dead[f"{tag}-count"].error_message
+    for key, (_, reason) in bad.items():
+        assert reason in dead[key].error_message, dead[key].error_message

@@ -325,8 +325,35 @@ async def test_gateway_call_prices_the_reply(
     assert sent == {
         "model": "claude-haiku-4-5",
         "extra_headers": {"x-stainless-retry-count": "0"},
+        "extra_body": None,
         **_request_body(call(system="sys")),
     }
+
+
+async def test_gateway_sends_the_users_parameters_sampling_ones_in_the_extra_body() -> None:
+    # SDK 2.16's messages.create no longer names temperature, top_p or top_k: they go in
+    # extra_body (merged into the JSON body); the others are its keyword arguments.
+    parameters = {
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "top_k": 3,
+        "stop_sequences": ["END"],
+        "service_tier": "auto",
+        "metadata": {"user_id": "u"},
+    }
+    client = StubClient(message("claude-haiku-4-5", {"input_tokens": 1, "output_tokens": 1}))
+    await gateway_of(client).call("claude-haiku-4-5", call(parameters=parameters), deadline_in(90))
+    [sent] = client.messages.kwargs
+    assert sent["extra_body"] == {"temperature": 0.2, "top_p": 0.9, "top_k": 3}
+    assert {k: sent[k] for k in ("stop_sequences", "service_tier", "metadata")} == {
+        "stop_sequences": ["END"],
+        "service_tier": "auto",
+        "metadata": {"user_id": "u"},
+    }
+    import inspect
+
+    params = inspect.signature(anthropic.AsyncAnthropic(api_key="x").messages.create).parameters
+    assert set(sent) <= set(params)
 
 
 @pytest.mark.parametrize(
@@ -443,3 +470,35 @@ def test_long_stable_prefixes_carry_a_cache_breakpoint(
         ]
     else:
         assert body["system"] == system
+
+
+# _request_body: the user's blocks and parameters
+
+BLOCKS = [{"type": "text", "text": "x" * 8000}, {"type": "text", "text": "instructions"}]
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def test_request_body_sends_the_parameters_as_given() -> None:
+    parameters = {"temperature": 0.3, "stop_sequences": ["END"], "metadata": {"user_id": "u"}}
+    body = _request_body(call(parameters=parameters))
+    assert {key: body[key] for key in parameters} == parameters
+    assert body["tool_choice"] == {"type": "tool", "name": "submit_answer"}
+
+
+def test_system_blocks_get_the_breakpoint_on_their_last_block() -> None:
+    body = _request_body(call(system=BLOCKS), 1024)
+    assert body["system"] == [BLOCKS[0], {**BLOCKS[1], "cache_control": EPHEMERAL}]
+    assert "cache_control" not in BLOCKS[1]  # the call's own blocks are not changed
+    assert _request_body(call(system=BLOCKS), None)["system"] == BLOCKS
+    short = [{"type": "text", "text": "s"}]
+    assert _request_body(call(system=short), 1024)["system"] == short
+
+
+def test_the_users_breakpoints_are_kept_and_never_exceed_four() -> None:
+    marked = {"type": "text", "text": "m", "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    last_marked = [BLOCKS[0], marked]
+    assert _request_body(call(system=last_marked), 1024)["system"] == last_marked
+    messages = [{"role": "user", "content": [marked, marked, {"type": "text", "text": "q"}]}]
+    system = [{**BLOCKS[0], "cache_control": EPHEMERAL}, marked, BLOCKS[1]]
+    body = _request_body(call(system=system, messages=messages), 1024)
+    assert body["system"] == system  # four already: no room for the service's

@@ -55,7 +55,7 @@ def run(
         now=NOW,
     )
     if isinstance(outcome, WorkItem):
-        return route_request(outcome, policy, spent=0.0, bypass_tier=lambda: None)
+        return route_request(outcome, policy, spent=0.0)
     return outcome
 
 
@@ -349,3 +349,45 @@ def test_unreasonable_request_ids_are_invalid(request_id: str) -> None:
     outcome = run(record(as_json(request_id=request_id), key=request_id.encode()))
     assert isinstance(outcome, DeadLetter) and outcome.error_type == "invalid_request"
     assert "request_id" in outcome.error_message
+
+
+BLOCKS = [
+    {"type": "text", "text": "what is this?"},
+    {"type": "image", "source": {"type": "base64", "media_type": "image/gif", "data": "R0lGODlh"}},
+]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_content_block_request_is_admitted_in_either_encoding(encoding: Any) -> None:
+    value = encoding(messages=[{"role": "user", "content": BLOCKS}], temperature=0.5)
+    outcome = run(record(value))
+    assert not isinstance(outcome, DeadLetter | Rekey | Duplicate), outcome
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        (
+            {"tools": [{"name": "t", "input_schema": {"type": "object"}}]},
+            "tools: a request with tools needs the natural answer mode, not available yet",
+        ),
+        ({"thinking": {"type": "adaptive"}}, "thinking: a request with thinking needs"),
+        (
+            {"messages": [{"role": "user", "content": BLOCKS * 3}]},
+            "messages[0].content[4]: more than 4 content blocks",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": " "}]}]},
+            "messages[0].content[0].text is empty",
+        ),
+    ],
+)
+def test_unservable_block_requests_are_dead_lettered_naming_the_field(
+    encoding: Any, fields: dict[str, Any], reason: str
+) -> None:
+    limits = RequestLimits(max_prompt_chars=1000, max_output_tokens=4096, max_content_blocks=4)
+    outcome = run(record(encoding(**fields)), limits=limits)
+    assert isinstance(outcome, DeadLetter)
+    assert outcome.error_type == "invalid_request"
+    assert reason in outcome.error_message
