@@ -12,7 +12,9 @@ Endpoints:
   ``/v1/messages`` call with its ``params``;
 * ``GET /_sim/calls`` (every ``/v1/messages`` call so far: model, kind, last_user, status,
   retry (the client's ``x-stainless-retry-count``, 0 for a first try), in_flight, at
-  (epoch seconds), batch (the batch id for a batch request, else null); status is null
+  (epoch seconds), batch (the batch id for a batch request, else null), parameters (the
+  request's temperature, top_p, top_k, stop_sequences, service_tier and metadata, those
+  it sent), blocks (the block types of the last user message); status is null
   for a ``timeout`` call, which never answers) and ``POST /_sim/reset``. A batch request
   that reaches the model is a call (status as a ``/v1/messages`` call would have had,
   400 for invalid params); an ``expired`` or ``canceled`` one is not;

@@ -31,10 +31,12 @@ __all__ = [
     "SimState",
     "api_error",
     "is_authenticated",
+    "last_user_block_types",
     "new_id",
     "read_json",
     "record_call",
     "retry_count",
+    "sampling_parameters",
 ]
 
 
@@ -132,5 +134,29 @@ def record_call(
             "in_flight": state.in_flight,
             "at": time.time(),
             "batch": call.batch,
+            "parameters": sampling_parameters(call.body),
+            "blocks": last_user_block_types(call.body),
         }
     )
+
+
+# The request fields a call's log entry repeats, to show what reached the model.
+LOGGED_PARAMETERS = ("temperature", "top_p", "top_k", "stop_sequences", "service_tier", "metadata")
+
+
+def last_user_block_types(body: Any) -> list[str]:
+    """The block types of the last user message (``["text"]`` for string content)."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    users = [m for m in messages or () if isinstance(m, dict) and m.get("role") == "user"]
+    if not users:
+        return []
+    content = users[-1].get("content")
+    if isinstance(content, str):
+        return ["text"]
+    return [str(b.get("type")) for b in content or () if isinstance(b, dict)]
+
+
+def sampling_parameters(body: Any) -> dict[str, Any]:
+    """The sampling and account parameters of a request body, as it sent them."""
+    body = body if isinstance(body, dict) else {}
+    return {name: body[name] for name in LOGGED_PARAMETERS if name in body}

@@ -290,6 +290,43 @@ async def test_content_blocks_published_as_json_reach_the_model(
     (call,) = model_calls(stack, body["request_id"])
     assert (call["kind"], call["status"]) == ("answer", 200)
     assert call["last_user"] == f"{marker} describe"  # the text of the text blocks
+    assert call["blocks"] == ["text", "image"]
+    parameters = {"temperature": 0.2, "stop_sequences": ["###"], "metadata": {"user_id": "user-1"}}
+    assert call["parameters"] == parameters
+
+
+async def test_the_escalated_tier_gets_the_same_blocks_and_parameters(
+    stack: EmbeddedStack, client: StreamClient
+) -> None:
+    request_id = f"esc-blocks-{uuid.uuid4().hex[:8]}"
+    image = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": header_png(64, 64)},
+    }
+    body = {
+        "request_id": request_id,
+        "task_type": "summarize",
+        "max_tokens": 300,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "stop_sequences": ["END"],
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": f"E2E-ESCALATE [{request_id}] why"}, image],
+            }
+        ],
+    }
+    await client.send_raw(request_id.encode(), json.dumps(body).encode())
+    result = await result_of(client, request_id)
+
+    assert (result.status, result.tier, result.escalated) == ("ok", "sonnet", True)
+    calls = [c for c in model_calls(stack, request_id) if c["kind"] == "answer"]
+    assert [c["model"] for c in calls] == ["claude-haiku-4-5", "claude-sonnet-4-6"]
+    parameters = {"temperature": 0.7, "top_p": 0.9, "stop_sequences": ["END"]}
+    assert [c["parameters"] for c in calls] == [parameters, parameters]
+    # The same blocks; the escalated call adds the draft as one more text block.
+    assert [c["blocks"] for c in calls] == [["text", "image"], ["text", "image", "text"]]
 
 
 async def test_requests_the_service_cannot_serve_are_dead_lettered_with_the_field(
