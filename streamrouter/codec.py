@@ -19,9 +19,9 @@ earlier version is kept, standalone, as ``schemas/history/<name>.v<N>.avsc`` (li
 and resolved to the current one (Avro schema resolution: new fields take their
 defaults). A new version of a topic-level schema moves the previous file there.
 
-Content blocks, tools and JSON-valued fields have an Avro form of their own (see
-:mod:`streamrouter.blocks`); the codec encodes and decodes with
-:data:`~streamrouter.blocks.AVRO_CONTEXT`.
+Content blocks (a request's and a result's), tools and JSON-valued fields have an Avro
+form of their own (see :mod:`streamrouter.blocks` and :mod:`streamrouter.result_blocks`);
+the codec encodes and decodes with :data:`~streamrouter.blocks.AVRO_CONTEXT`.
 
 :func:`decode` also accepts a JSON object with the same fields (first non-blank byte
 ``{``), for kcat-style producers. Failures are translated into
@@ -85,7 +85,8 @@ _SCHEMA_FILES = (
 # standalone file whose frames decode into the model of the record it names.
 # Internal records embed LLMRequest, so their fingerprints moved with it: during a rolling
 # deploy the new workers read what the old ones left on the internal topics.
-_HISTORY = ("LLMRequest.v1", "WorkItem.v1", "FanInEvent.v1")
+# LLMResult.v1: before the result's content blocks, stop_reason and stop_sequence.
+_HISTORY = ("LLMRequest.v1", "WorkItem.v1", "FanInEvent.v1", "LLMResult.v1")
 # Every record type; each is defined in exactly one of the files (nested or at the top).
 _RECORD_TYPES: tuple[type[Record], ...] = (
     Message,

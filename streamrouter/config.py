@@ -137,6 +137,11 @@ class Policy(BaseModel):
     budgets: BudgetPolicy = Field(default_factory=BudgetPolicy)
     orchestrator: OrchestratorPolicy = Field(default_factory=OrchestratorPolicy)
     cache: CachePolicy = Field(default_factory=CachePolicy)
+    # How a tier answers: "tool" through the service's submit_answer tool (the model
+    # reports its confidence), "natural" as the request was sent (the caller gets the
+    # model's own content; confidence from the response). A request with tools,
+    # tool_choice or thinking is always answered naturally.
+    answer_mode: Literal["tool", "natural"] = "tool"
 
     @model_validator(mode="after")
     def _check_tier_names(self) -> Policy:

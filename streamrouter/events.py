@@ -28,6 +28,7 @@ from streamrouter.blocks import (
     api_blocks,
     block_texts,
 )
+from streamrouter.result_blocks import ResultBlock
 
 __all__ = [
     "FAILED_OUTCOMES",
@@ -276,6 +277,10 @@ class WorkItem(Record):
 
 
 class LLMResult(Record):
+    """The one result per request. ``answer`` is the text of the answer; ``content`` the
+    answering model's own blocks (text, tool_use, thinking...), with the call's
+    ``stop_reason`` and ``stop_sequence``."""
+
     request_id: str
     tenant: str
     status: ResultStatus
@@ -292,6 +297,9 @@ class LLMResult(Record):
     error: ErrorInfo | None = None
     trace_id: str | None = None
     completed_at: UtcDatetime
+    content: list[ResultBlock] = Field(default_factory=list)
+    stop_reason: str | None = None
+    stop_sequence: str | None = None
 
 
 class FanInEvent(Record):

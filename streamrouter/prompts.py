@@ -19,7 +19,7 @@ from streamrouter.routing.answer import answer_tool
 from streamrouter.routing.classifier import CLASSIFIER_SYSTEM, classify_tool
 from streamrouter.routing.plan import plan_tool
 
-__all__ = ["answer_call", "classify_call", "plan_call", "synthesis_call"]
+__all__ = ["answer_call", "classify_call", "natural_call", "plan_call", "synthesis_call"]
 
 ANSWER_INSTRUCTIONS = (
     "Answer the user's request, then report it with the submit_answer tool: the final "
@@ -43,6 +43,25 @@ def answer_call(
         system=_system(request, ANSWER_INSTRUCTIONS),
         structured_output=structured_output,  # type: ignore[arg-type]
         parameters=request.api_parameters,
+    )
+
+
+def natural_call(request: LLMRequest) -> ModelCall:
+    """The request as the user sent it (system, messages, tools, tool choice, thinking
+    and sampling parameters): only the model changes from tier to tier. No draft of a
+    lower tier is added: an escalated tier starts from the same prompt."""
+    parameters = dict(request.api_parameters)
+    if request.tools:
+        parameters["tools"] = [tool.model_dump(exclude_none=True) for tool in request.tools]
+    for name in ("tool_choice", "thinking"):
+        if (value := getattr(request, name)) is not None:
+            parameters[name] = value.model_dump(exclude_none=True)
+    return ModelCall(
+        messages=_messages(request),
+        max_tokens=request.max_tokens,
+        tool=None,
+        system=request.system_blocks or None,
+        parameters=parameters,
     )
 
 

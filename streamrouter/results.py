@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
 
 from streamrouter.events import Attempt, ErrorInfo, LLMResult, WorkItem
 from streamrouter.llm.client import ModelReply
 from streamrouter.llm.fallback import FailedCall
+from streamrouter.result_blocks import result_blocks
 
 __all__ = ["attempt_for_reply", "attempts_for_failures", "error_result", "ok_result"]
 
@@ -42,7 +46,12 @@ def ok_result(
     confidence: float,
     fallback_used: bool,
     now: datetime,
+    content: Iterable[Mapping[str, Any] | BaseModel] = (),
+    stop_reason: str | None = None,
+    stop_sequence: str | None = None,
 ) -> LLMResult:
+    """The ok result. ``content`` is the answering model's blocks, as
+    ``ModelReply.content`` holds them (the SDK blocks' dicts) or as result blocks."""
     return _result(
         work,
         now,
@@ -52,11 +61,33 @@ def ok_result(
         model=model,
         confidence=confidence,
         fallback_used=fallback_used,
+        content=result_blocks(content),
+        stop_reason=stop_reason,
+        stop_sequence=stop_sequence,
     )
 
 
-def error_result(work: WorkItem, *, error_type: str, message: str, now: datetime) -> LLMResult:
-    return _result(work, now, status="error", error=ErrorInfo(type=error_type, message=message))
+def error_result(
+    work: WorkItem,
+    *,
+    error_type: str,
+    message: str,
+    now: datetime,
+    content: Iterable[Mapping[str, Any] | BaseModel] = (),
+    stop_reason: str | None = None,
+    stop_sequence: str | None = None,
+) -> LLMResult:
+    """The error result; ``content`` and ``stop_reason`` may keep what the last model
+    replied (an answer cut at ``max_tokens``, say)."""
+    return _result(
+        work,
+        now,
+        status="error",
+        error=ErrorInfo(type=error_type, message=message),
+        content=result_blocks(content),
+        stop_reason=stop_reason,
+        stop_sequence=stop_sequence,
+    )
 
 
 def _result(work: WorkItem, now: datetime, **fields: object) -> LLMResult:

@@ -19,7 +19,7 @@ from fastavro.schema import fingerprint as fastavro_fingerprint
 from fastavro.schema import load_schema, to_parsing_canonical_form
 from pydantic import BaseModel
 
-from streamrouter import blocks, codec, events
+from streamrouter import blocks, codec, events, result_blocks
 from streamrouter.blocks import AVRO_CONTEXT
 from streamrouter.codec import decode, encode, fingerprint
 from streamrouter.errors import InvalidRequestError, UndecodableEventError, UnknownSchemaError
@@ -80,9 +80,18 @@ FLAT_RECORDS: dict[str, list[type[BaseModel]]] = {
         blocks.PlainTextSource,
         blocks.URLPDFSource,
     ],
+    "ResultBlock": [
+        result_blocks.ResultTextBlock,
+        result_blocks.ResultToolUseBlock,
+        result_blocks.ResultThinkingBlock,
+        result_blocks.ResultRedactedThinkingBlock,
+    ],
 }
 # The fingerprint of LLMRequest frames before content blocks (schemas/history/LLMRequest.v1).
 LLMREQUEST_V1_FINGERPRINT = "180cb4b8112c707d"
+# The fingerprint of LLMResult frames before the result's content blocks, stop_reason and
+# stop_sequence (schemas/history/LLMResult.v1).
+LLMRESULT_V1_FINGERPRINT = "7cd040c5847f6bb2"
 # The schemas of the topics users publish to or read: each file stands alone.
 TOPIC_LEVEL: list[type[Record]] = [LLMRequest, LLMResult, DeadLetter]
 # The schema files in the order they load: a file references only types of the files before.
@@ -127,6 +136,32 @@ ATTEMPT = Attempt(
     subtask_id="sub-2",
 )
 ROUTE = Route(strategy="classifier", complexity="hard", reason="classifier said hard (0.91)")
+# A natural answer: every type of result block, in the dicts the SDK's blocks dump to.
+BLOCKS_RESULT = LLMResult.model_validate(
+    {
+        "request_id": "req-tool",
+        "tenant": "acme",
+        "status": "ok",
+        "answer": "Let me check — ✓",
+        "tier": "sonnet",
+        "model": "claude-sonnet-4-6",
+        "content": [
+            {"type": "thinking", "thinking": "The user wants…", "signature": "c2lnbmF0dXJl"},
+            {"type": "redacted_thinking", "data": "ZW5jcnlwdGVk"},
+            {"type": "text", "text": "Let me check — ✓", "citations": None},
+            {
+                "type": "tool_use",
+                "id": "toolu_01",
+                "name": "get_weather",
+                "input": {"city": "Zürich", "days": [1, 2], "units": None, "nested": {}},
+                "caller": None,
+            },
+            {"type": "tool_use", "id": "toolu_02", "name": "now", "input": {}},
+        ],
+        "stop_reason": "tool_use",
+        "completed_at": NOW,
+    }
+)
 
 PNG_1PX = (  # a 1x1 PNG
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
@@ -264,6 +299,18 @@ EXAMPLES: list[Record] = [
     FanInEvent(plan=WorkItem(request=LLMRequest(request_id="p"), received_at=NOW)),
     FanInEvent(result=LLMResult(request_id="p/s1", tenant="t", status="ok", completed_at=NOW)),
     FanInEvent(tick=True),
+    FanInEvent(result=BLOCKS_RESULT),
+    BLOCKS_RESULT,
+    LLMResult(
+        request_id="req-stop",
+        tenant="t",
+        status="ok",
+        answer="a",
+        content=[result_blocks.ResultTextBlock(type="text", text="a")],
+        stop_reason="stop_sequence",
+        stop_sequence="END",
+        completed_at=NOW,
+    ),
     LLMResult(
         request_id="req-1",
         tenant="acme",
@@ -488,12 +535,57 @@ def test_previous_schema_is_the_one_frames_were_written_with() -> None:
     # one on the frames of that time (pinned), and it still loads standalone.
     history = sorted(p.name for p in (SCHEMAS / "history").glob("*.avsc"))
     assert history == sorted(f"{stem}.avsc" for stem in codec._HISTORY)
-    assert history == ["FanInEvent.v1.avsc", "LLMRequest.v1.avsc", "WorkItem.v1.avsc"]
-    text = (SCHEMAS / "history" / "LLMRequest.v1.avsc").read_text()
-    schema = load_schema(str(SCHEMAS / "history" / "LLMRequest.v1.avsc"))
-    canonical_form = to_parsing_canonical_form(schema)
-    assert fastavro_fingerprint(canonical_form, "CRC-64-AVRO") == LLMREQUEST_V1_FINGERPRINT
-    assert _avro_canonical_form(avro.schema.parse(text)) == canonical_form
+    assert history == [
+        "FanInEvent.v1.avsc",
+        "LLMRequest.v1.avsc",
+        "LLMResult.v1.avsc",
+        "WorkItem.v1.avsc",
+    ]
+    for stem, pinned in [
+        ("LLMRequest.v1", LLMREQUEST_V1_FINGERPRINT),
+        ("LLMResult.v1", LLMRESULT_V1_FINGERPRINT),
+    ]:
+        text = (SCHEMAS / "history" / f"{stem}.avsc").read_text()
+        schema = load_schema(str(SCHEMAS / "history" / f"{stem}.avsc"))
+        canonical_form = to_parsing_canonical_form(schema)
+        assert fastavro_fingerprint(canonical_form, "CRC-64-AVRO") == pinned, stem
+        assert _avro_canonical_form(avro.schema.parse(text)) == canonical_form, stem
+
+
+def test_frames_of_the_previous_llm_result_schema_decode_into_the_current_model() -> None:
+    # A consumer upgraded before (or after) the workers: results written before content
+    # blocks decode with an empty content and no stop reason.
+    old = {
+        "request_id": "old-3",
+        "tenant": "acme",
+        "status": "ok",
+        "answer": "42",
+        "tier": "haiku",
+        "model": "claude-haiku-4-5",
+        "confidence": 0.9,
+        "route": {"strategy": "task_map", "complexity": None, "reason": "summarize"},
+        "attempts": [{"tier": "haiku", "model": "claude-haiku-4-5", "outcome": "answered"}],
+        "total_cost_usd": 0.001,
+        "completed_at": NOW,
+    }
+    raw = _frame(load_schema(str(SCHEMAS / "history" / "LLMResult.v1.avsc")), old)
+    assert raw[2:10].hex() == LLMRESULT_V1_FINGERPRINT != fingerprint(LLMResult).hex()
+    result = decode(raw, LLMResult)
+    assert result == LLMResult(
+        request_id="old-3",
+        tenant="acme",
+        status="ok",
+        answer="42",
+        tier="haiku",
+        model="claude-haiku-4-5",
+        confidence=0.9,
+        route=Route(strategy="task_map", reason="summarize"),
+        attempts=[Attempt(tier="haiku", model="claude-haiku-4-5", outcome="answered")],
+        total_cost_usd=0.001,
+        completed_at=NOW,
+    )
+    assert (result.content, result.stop_reason, result.stop_sequence) == ([], None, None)
+    assert decode(encode(result), LLMResult) == result  # re-encoded with the current schema
 
 
 # The fingerprints of WorkItem and FanInEvent frames before content blocks.
@@ -518,6 +610,12 @@ def test_internal_frames_left_by_a_previous_worker_decode_into_the_current_model
     )
     assert decode(raw_work, WorkItem) == expected
     assert decode(raw_fanin, FanInEvent) == FanInEvent(plan=expected)
+    # A subtask's result in an old fan-in event: the LLMResult inside resolves too.
+    result = {"request_id": "old-2/s1", "tenant": "t", "status": "ok", "completed_at": NOW}
+    raw_fanin = _frame(load_schema(str(history / "FanInEvent.v1.avsc")), {"result": result})
+    decoded = decode(raw_fanin, FanInEvent)
+    assert decoded == FanInEvent(result=LLMResult(**result))  # type: ignore[arg-type]
+    assert decoded.result is not None and decoded.result.content == []
 
 
 def test_a_previous_schema_frame_for_another_model_is_refused() -> None:
@@ -632,6 +730,33 @@ def test_corrupt_json_strings_in_an_avro_frame_are_invalid_requests() -> None:
     record["tools"][0]["input_schema"] = "{not json"
     with pytest.raises(InvalidRequestError, match=r"tools\[0\]\.input_schema"):
         decode(_frame(_standalone(LLMRequest), record), LLMRequest)
+    result = BLOCKS_RESULT.model_dump(context=AVRO_CONTEXT)
+    result["content"][3]["input"] = "[1, 2"
+    with pytest.raises(InvalidRequestError, match=r"content\[3\]\.input"):
+        decode(_frame(_standalone(LLMResult), result), LLMResult)
+
+
+def test_result_blocks_are_flat_records_with_input_as_json_in_avro() -> None:
+    record = BLOCKS_RESULT.model_dump(context=AVRO_CONTEXT)
+    assert record["content"][3] == {
+        "type": "tool_use",
+        "id": "toolu_01",
+        "name": "get_weather",
+        "input": '{"city":"Zürich","days":[1,2],"units":null,"nested":{}}',
+    }
+    body = io.BytesIO(encode(BLOCKS_RESULT)[10:])
+    datum = schemaless_reader(body, _standalone(LLMResult), None)
+    assert datum["content"][2] == {  # what another Avro reader sees: every field, nulls
+        "type": "text",
+        "text": "Let me check — ✓",
+        "id": None,
+        "name": None,
+        "input": None,
+        "thinking": None,
+        "signature": None,
+        "data": None,
+    }
+    assert LLMResult.model_validate(datum, context=AVRO_CONTEXT) == BLOCKS_RESULT
 
 
 # --- bad input ----------------------------------------------------------------------------

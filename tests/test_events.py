@@ -4,8 +4,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from anthropic import types as sdk
+from pydantic import TypeAdapter, ValidationError
 
+from streamrouter.codec import decode, encode
 from streamrouter.events import (
     Attempt,
     DeadLetter,
@@ -14,6 +16,14 @@ from streamrouter.events import (
     Message,
     Route,
     WorkItem,
+)
+from streamrouter.result_blocks import (
+    ResultBlock,
+    ResultRedactedThinkingBlock,
+    ResultTextBlock,
+    ResultThinkingBlock,
+    ResultToolUseBlock,
+    result_blocks,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -351,3 +361,134 @@ def test_what_the_api_rejects_is_a_validation_error_naming_the_field(
     with pytest.raises(ValidationError) as caught:
         _request(**fields)
     assert any(field in map(str, error["loc"]) for error in caught.value.errors())
+
+
+# --- the answering model's content blocks ----------------------------------------------------
+
+# A reply as the SDK returns it: every type of block a result carries, with the fields the
+# API adds that a result does not keep (citations, caller).
+SDK_CONTENT = [
+    sdk.ThinkingBlock(type="thinking", thinking="Weather: call the tool.", signature="sig=="),
+    sdk.RedactedThinkingBlock(type="redacted_thinking", data="ZW5j"),
+    sdk.TextBlock(
+        type="text",
+        text="Let me check.",
+        citations=[
+            sdk.CitationCharLocation(
+                type="char_location",
+                cited_text="x",
+                document_index=0,
+                document_title=None,
+                start_char_index=0,
+                end_char_index=1,
+                file_id=None,
+            )
+        ],
+    ),
+    sdk.ToolUseBlock(
+        type="tool_use",
+        id="toolu_01",
+        name="get_weather",
+        input={"city": "Paris", "days": [1, 2], "units": None},
+        caller=sdk.DirectCaller(type="direct"),
+    ),
+]
+EXPECTED_BLOCKS = [
+    ResultThinkingBlock(type="thinking", thinking="Weather: call the tool.", signature="sig=="),
+    ResultRedactedThinkingBlock(type="redacted_thinking", data="ZW5j"),
+    ResultTextBlock(type="text", text="Let me check."),
+    ResultToolUseBlock(
+        type="tool_use",
+        id="toolu_01",
+        name="get_weather",
+        input={"city": "Paris", "days": [1, 2], "units": None},
+    ),
+]
+
+
+def _result(**fields: object) -> LLMResult:
+    return LLMResult.model_validate(
+        {"request_id": "r", "tenant": "t", "status": "ok", "completed_at": NOW, **fields}
+    )
+
+
+def test_result_defaults_have_no_content_and_no_stop_reason() -> None:
+    result = _result()
+    assert (result.content, result.stop_reason, result.stop_sequence) == ([], None, None)
+    assert result.content is not _result().content
+
+
+def test_result_blocks_come_from_the_sdks_block_dicts_and_objects() -> None:
+    dumped = [block.model_dump() for block in SDK_CONTENT]  # what ModelReply.content holds
+    assert "citations" in dumped[2] and "caller" in dumped[3]
+    assert result_blocks(dumped) == EXPECTED_BLOCKS
+    assert result_blocks(SDK_CONTENT) == EXPECTED_BLOCKS
+    assert result_blocks(EXPECTED_BLOCKS) == EXPECTED_BLOCKS
+    adapter: TypeAdapter[ResultBlock] = TypeAdapter(ResultBlock)
+    assert [adapter.validate_python(d) for d in dumped] == EXPECTED_BLOCKS
+    assert _result(content=dumped).content == EXPECTED_BLOCKS
+
+
+def test_result_blocks_dump_to_the_apis_shape() -> None:
+    assert [b.model_dump() for b in EXPECTED_BLOCKS] == [
+        {"type": "thinking", "thinking": "Weather: call the tool.", "signature": "sig=="},
+        {"type": "redacted_thinking", "data": "ZW5j"},
+        {"type": "text", "text": "Let me check."},
+        {
+            "type": "tool_use",
+            "id": "toolu_01",
+            "name": "get_weather",
+            "input": {"city": "Paris", "days": [1, 2], "units": None},
+        },
+    ]
+
+
+def test_a_result_tool_use_is_a_valid_request_block() -> None:
+    # The follow-up turn sends the result's tool_use back as the assistant's content.
+    tool_use = EXPECTED_BLOCKS[3].model_dump()
+    message = Message.model_validate({"role": "assistant", "content": [tool_use]})
+    assert message.to_api() == {"role": "assistant", "content": [tool_use]}
+
+
+def test_a_result_with_blocks_round_trips_through_json_and_avro() -> None:
+    result = _result(
+        answer="Let me check.",
+        content=[b.model_dump() for b in SDK_CONTENT],
+        stop_reason="tool_use",
+        stop_sequence=None,
+    )
+    assert result.content == EXPECTED_BLOCKS
+    as_json = result.model_dump_json()
+    assert LLMResult.model_validate_json(as_json) == result
+    assert decode(as_json.encode(), LLMResult) == result
+    assert decode(encode(result), LLMResult) == result
+    stopped = _result(
+        content=[{"type": "text", "text": "a"}], stop_reason="stop_sequence", stop_sequence="END"
+    )
+    assert decode(encode(stopped), LLMResult) == stopped
+
+
+@pytest.mark.parametrize(
+    ("block", "field"),
+    [
+        ({"type": "text"}, "text"),
+        ({"type": "tool_use", "id": "t", "name": "f", "input": [1]}, "input"),
+        ({"type": "thinking", "thinking": "x"}, "signature"),
+        ({"type": "redacted_thinking"}, "data"),
+    ],
+)
+def test_bad_result_blocks_are_validation_errors(block: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _result(content=[block])
+    assert any(field in map(str, error["loc"]) for error in caught.value.errors())
+
+
+def test_a_result_block_of_another_type_is_named_as_such() -> None:
+    # Server tools' blocks never come back: a request carries custom tools only.
+    server_tool_use = {"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}}
+    with pytest.raises(ValidationError) as caught:
+        result_blocks([{"type": "text", "text": "x"}, server_tool_use])
+    (error,) = caught.value.errors()
+    assert error["loc"] == (1,)
+    assert error["type"] == "unknown_result_block"
+    assert "the types are text, tool_use, thinking, redacted_thinking" in error["msg"]

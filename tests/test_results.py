@@ -14,6 +14,7 @@ from streamrouter.events import Attempt, ErrorInfo, LLMRequest, Message, Route, 
 from streamrouter.llm.client import ModelReply
 from streamrouter.llm.fallback import FailedCall
 from streamrouter.llm.pricing import TokenUsage
+from streamrouter.result_blocks import ResultTextBlock, ResultThinkingBlock, ResultToolUseBlock
 from streamrouter.results import (
     attempt_for_reply,
     attempts_for_failures,
@@ -164,6 +165,50 @@ def test_error_result_fields() -> None:
     assert result.tier is None
     assert result.model is None
     assert result.confidence is None
+
+
+def test_results_have_no_content_unless_given() -> None:
+    for result in (ok(work([]), RECEIVED), error(work([]), RECEIVED)):
+        assert (result.content, result.stop_reason, result.stop_sequence) == ([], None, None)
+
+
+def test_ok_result_carries_the_models_blocks_and_stop_reason() -> None:
+    content = [  # as ModelReply.content holds them: the SDK blocks' model_dump()
+        {"type": "thinking", "thinking": "hm", "signature": "sig"},
+        {"type": "text", "text": "Checking.", "citations": None},
+        {"type": "tool_use", "id": "tu_1", "name": "f", "input": {"x": 1}, "caller": None},
+    ]
+    result = ok_result(
+        work([]),
+        tier="sonnet",
+        model="claude-sonnet-4-6",
+        answer="Checking.",
+        confidence=0.9,
+        fallback_used=False,
+        now=RECEIVED,
+        content=content,
+        stop_reason="tool_use",
+    )
+    assert result.content == [
+        ResultThinkingBlock(type="thinking", thinking="hm", signature="sig"),
+        ResultTextBlock(type="text", text="Checking."),
+        ResultToolUseBlock(type="tool_use", id="tu_1", name="f", input={"x": 1}),
+    ]
+    assert (result.stop_reason, result.stop_sequence) == ("tool_use", None)
+
+
+def test_error_result_may_keep_the_last_reply() -> None:
+    result = error_result(
+        work([attempt("answered")]),
+        error_type="incomplete_answer",
+        message="cut at max_tokens",
+        now=RECEIVED,
+        content=[ResultTextBlock(type="text", text="The answer is")],
+        stop_reason="max_tokens",
+    )
+    assert result.content == [ResultTextBlock(type="text", text="The answer is")]
+    assert result.stop_reason == "max_tokens"
+    assert result.answer is None
 
 
 def test_result_attempts_do_not_alias_the_work_item() -> None:

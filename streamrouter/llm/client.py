@@ -47,7 +47,8 @@ class ModelCall:
 
     messages: list[dict[str, Any]]
     max_tokens: int
-    tool: dict[str, Any]
+    tool: dict[str, Any] | None  # the service's tool the answer must come through; None:
+    # the model answers as it likes (the caller's own tools, if any, are in parameters)
     system: str | list[dict[str, Any]] | None = None
     structured_output: Literal["tool", "json_schema"] = "tool"
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -61,6 +62,7 @@ class ModelReply:
     usage: TokenUsage
     cost_usd: float
     latency_ms: float
+    stop_sequence: str | None = None  # the stop sequence that ended it, if one did
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +110,7 @@ class ModelGateway:
             model=message.model or model,
             content=[block.model_dump() for block in message.content],
             stop_reason=message.stop_reason,
+            stop_sequence=message.stop_sequence,
             usage=usage,
             cost_usd=price_usage(self._prices.price_for(model), usage),
             latency_ms=latency_ms,
@@ -175,6 +178,8 @@ def _request_body(call: ModelCall, cache_min_tokens: int | None = None) -> dict[
         if cache_min_tokens is not None and _prefix_tokens(call) >= cache_min_tokens:
             # The breakpoint after the system prompt caches the tool definitions too.
             body["system"] = _with_breakpoint(call)
+    if call.tool is None:
+        return body
     if call.structured_output == "tool":
         body["tools"] = [call.tool]
         body["tool_choice"] = {"type": "tool", "name": call.tool["name"]}
@@ -209,7 +214,11 @@ def _breakpoints(call: ModelCall) -> int:
 
 def _prefix_tokens(call: ModelCall) -> int:
     """Roughly the tokens before the first message (4 characters a token)."""
-    tools = json.dumps(call.tool) if call.structured_output == "tool" else ""
+    if call.tool is None:
+        tools = call.parameters.get("tools")  # the caller's own, in natural answers
+    else:
+        tools = [call.tool] if call.structured_output == "tool" else None
+    tools = json.dumps(tools) if tools else ""
     if isinstance(call.system, list):
         system = sum(len(block.get("text", "")) for block in call.system)
     else:

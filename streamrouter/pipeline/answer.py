@@ -1,8 +1,17 @@
 """Answering: one tier answers, or escalates to the next tier when it is unsure.
 
-The confidence that decides combines the model's self-report with heuristics on the
-response (:mod:`streamrouter.routing.confidence`). The top tier always answers. When
-every model of the tier's fallback chain fails, the request ends in an error result.
+Two ways to answer. Through the service's ``submit_answer`` tool (policy
+``answer_mode: tool``, the default): the model reports an answer and its confidence, and
+the result's content is that answer as one text block. Naturally (``answer_mode:
+natural``, and always for a request with tools, tool choice or thinking): every tier
+gets the request as sent, only the model changes, and the result carries the model's own
+content blocks and stop reason; a tool call the model made is final at its tier (the
+caller runs it and sends the tool result as the next request).
+
+The confidence that decides combines the model's self-report (none in a natural answer)
+with heuristics on the response (:mod:`streamrouter.routing.confidence`). The top tier
+always answers. When every model of the tier's fallback chain fails, the request ends in
+an error result.
 
 A reply with no answer (cut at ``max_tokens`` before the tool input held one, or an empty
 one) at the last tier the request may reach ends in an error result of type
@@ -16,20 +25,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
-from streamrouter.events import Escalation, LLMResult, WorkItem
+from streamrouter.config import Policy
+from streamrouter.events import Escalation, LLMRequest, LLMResult, WorkItem
 from streamrouter.llm.client import ModelReply
 from streamrouter.llm.fallback import ChainExhaustedError, call_with_fallback
 from streamrouter.pipeline.context import PipelineContext
-from streamrouter.prompts import answer_call
+from streamrouter.prompts import answer_call, natural_call
 from streamrouter.results import (
     attempt_for_reply,
     attempts_for_failures,
     error_result,
     ok_result,
 )
-from streamrouter.routing.answer import parse_answer
+from streamrouter.routing.answer import parse_answer, parse_natural
 from streamrouter.routing.budget import allowed_tiers
 from streamrouter.routing.confidence import (
     ConfidenceWeights,
@@ -51,7 +61,11 @@ async def answer(
     at ``clock()`` once the model has answered."""
     assert work.tier is not None, "answer() needs a routed work item"
     tier = ctx.policy.tier(work.tier)
-    call = answer_call(work.request, work.escalation, tier.structured_output)
+    natural = answers_naturally(work.request, ctx.policy)
+    if natural:
+        call = natural_call(work.request)
+    else:
+        call = answer_call(work.request, work.escalation, tier.structured_output)
     weights, max_tokens = ctx.policy.weights, work.request.max_tokens
     try:
         outcome = await call_with_fallback(
@@ -59,7 +73,7 @@ async def answer(
             ctx.cooldowns,
             tier.chain,
             call,
-            assess=lambda reply: judge_reply(reply, max_tokens, weights),
+            assess=lambda reply: judge_reply(reply, max_tokens, weights, natural=natural),
         )
     except ChainExhaustedError as exc:
         failed = work.model_copy(
@@ -68,11 +82,13 @@ async def answer(
         return error_result(failed, error_type=exc.error_type, message=str(exc), now=clock())
 
     reply = outcome.reply
-    parsed = parse_answer(reply.content)
+    parsed = parse_natural(reply.content) if natural else parse_answer(reply.content)
     confidence = outcome.confidence
     assert confidence is not None, "assess always judges an answer"
     allowed = allowed_tiers(ctx.policy.tier_names, work.max_tier)
     next_tier = escalate_if_unsure(tier.name, confidence, ctx.policy.thresholds, allowed)
+    if reply.stop_reason == "tool_use" and natural:
+        next_tier = None  # the caller's tool call: theirs to run, not ours to second-guess
     attempts = [
         *work.attempts,
         *attempts_for_failures(tier.name, outcome.failures),
@@ -89,7 +105,7 @@ async def answer(
             update={"tier": next_tier, "escalation": escalation, "attempts": attempts}
         )
     done = work.model_copy(update={"attempts": attempts})
-    if not parsed.answer:
+    if not parsed.answer and not (natural and parsed.tool_calls):
         message = incomplete_answer_message(tier.name, reply, max_tokens, work.escalation)
         return error_result(done, error_type=INCOMPLETE_ANSWER, message=message, now=clock())
     return ok_result(
@@ -100,7 +116,29 @@ async def answer(
         confidence=confidence,
         fallback_used=outcome.fallback_used,
         now=clock(),
+        **result_content(reply, parsed.answer, natural=natural),
     )
+
+
+def answers_naturally(request: LLMRequest, policy: Policy) -> bool:
+    """Whether the request is answered as sent: by policy, or because the service's
+    forced tool cannot carry it (the caller's tools, tool choice or thinking)."""
+    needs_it = bool(request.tools) or request.tool_choice is not None or request.thinking
+    return policy.answer_mode == "natural" or bool(needs_it)
+
+
+def result_content(reply: ModelReply, answer: str, *, natural: bool) -> dict[str, Any]:
+    """The result's ``content``, ``stop_reason`` and ``stop_sequence``: the model's own
+    for a natural answer; for one through the service's tool, the answer as one text
+    block, ended as a turn is (or cut at ``max_tokens``)."""
+    if natural:
+        return {
+            "content": reply.content,
+            "stop_reason": reply.stop_reason,
+            "stop_sequence": reply.stop_sequence,
+        }
+    stop = "max_tokens" if reply.stop_reason == "max_tokens" else "end_turn"
+    return {"content": [{"type": "text", "text": answer}], "stop_reason": stop}
 
 
 def incomplete_answer_message(
@@ -122,12 +160,16 @@ def incomplete_answer_message(
     return message
 
 
-def judge_reply(reply: ModelReply, max_tokens: int, weights: ConfidenceWeights) -> float:
-    """The confidence that decides escalation: self-report combined with heuristics."""
+def judge_reply(
+    reply: ModelReply, max_tokens: int, weights: ConfidenceWeights, *, natural: bool = False
+) -> float:
+    """The confidence that decides escalation: self-report combined with heuristics (a
+    natural answer has no self-report: heuristics only)."""
     signals = ResponseSignals.from_parsed(
-        parse_answer(reply.content),
+        parse_natural(reply.content) if natural else parse_answer(reply.content),
         stop_reason=reply.stop_reason,
         output_tokens=reply.usage.output_tokens,
         max_tokens=max_tokens,
+        forced_tool=not natural,
     )
     return combine_confidence(signals, weights)

@@ -119,6 +119,19 @@ def parse_answer(content_blocks: Sequence[Mapping[str, Any]]) -> ParsedAnswer:
     )
 
 
+def parse_natural(content_blocks: Sequence[Mapping[str, Any]]) -> ParsedAnswer:
+    """Read a natural answer (no submit_answer tool): its text blocks, joined without a
+    separator as the API's text is, and no self-report. ``tool_calls`` counts the
+    caller's own tool calls."""
+    texts = [
+        block["text"]
+        for block in content_blocks
+        if block.get("type") == "text" and isinstance(block.get("text"), str)
+    ]
+    tool_calls = sum(1 for block in content_blocks if block.get("type") == "tool_use")
+    return ParsedAnswer("".join(texts), None, "", tool_calls)
+
+
 def _has_answer(data: object) -> bool:
     return isinstance(data, Mapping) and isinstance(data.get("answer"), str)
 

@@ -117,6 +117,10 @@ class ConfidenceWeights:
     """Weight of the self-reported confidence; the rest goes to ``prior`` (shrinkage)."""
     prior: float = 0.5
     """Confidence assumed when the model reported none (and the shrinkage target)."""
+    natural_prior: float = 0.9
+    """Where a natural answer (no submit_answer tool, so no self-report) starts: above the
+    thresholds, so that only visible signs of a weak answer (cut off, hedged, short,
+    unfinished) escalate it."""
     max_tokens_penalty: float = 0.3
     """The answer was cut off: ``stop_reason == "max_tokens"`` or output hit ``max_tokens``."""
     hedging_penalty: float = 0.05
@@ -172,7 +176,7 @@ class ConfidenceWeights:
                 raise ValueError(f"confidence weight {field.name} must be a number: {value!r}")
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"confidence weight {field.name} must be >= 0: {value!r}")
-        for name in ("self_report", "prior", "missing_answer"):
+        for name in ("self_report", "prior", "natural_prior", "missing_answer"):
             if getattr(self, name) > 1:
                 raise ValueError(f"confidence weight {name} must be in [0, 1]")
         if self.max_answer_ratio == 0:
@@ -202,6 +206,9 @@ class ResponseSignals:
     output_tokens: int
     max_tokens: int
     tool_calls: int
+    # Asked through the service's submit_answer tool; False for a natural answer, which
+    # has no self-report and whose tool calls (the caller's own tools) mean nothing here.
+    forced_tool: bool = True
 
     @classmethod
     def from_parsed(
@@ -211,6 +218,7 @@ class ResponseSignals:
         stop_reason: str | None,
         output_tokens: int,
         max_tokens: int,
+        forced_tool: bool = True,
     ) -> ResponseSignals:
         """Signals of a parsed answer plus the response's ``stop_reason`` and usage."""
         return cls(
@@ -220,6 +228,7 @@ class ResponseSignals:
             output_tokens=output_tokens,
             max_tokens=max_tokens,
             tool_calls=parsed.tool_calls,
+            forced_tool=forced_tool,
         )
 
 
@@ -237,7 +246,8 @@ def combine_confidence(
 
         if not answer: return w.missing_answer
         base = w.self_report * s.self_confidence + (1 - w.self_report) * w.prior
-               (or w.prior when there is no self-report)
+               (or w.prior when there is no self-report;
+                w.natural_prior for a natural answer, s.forced_tool False)
         truncated = s.stop_reason == "max_tokens"
                     or (s.max_tokens > 0 and s.output_tokens >= s.max_tokens)
         penalty = w.max_tokens_penalty                  if truncated
@@ -245,9 +255,9 @@ def combine_confidence(
                 + w.short_answer_penalty                if len(answer) < w.min_answer_chars
                 + w.long_answer_penalty                 if not truncated and s.max_tokens > 0
                       and len(answer) > w.max_answer_ratio * s.max_tokens * 4
-                + w.no_tool_call_penalty                if s.tool_calls == 0
+                + w.no_tool_call_penalty                if s.forced_tool and s.tool_calls == 0
                                                         and s.self_confidence is None
-                + w.extra_tool_calls_penalty            if s.tool_calls > 1
+                + w.extra_tool_calls_penalty            if s.forced_tool and s.tool_calls > 1
                 + w.length_penalty_per_1k_chars * len(answer) / 1000
                 + w.unfinished_penalty                  if the text stops mid-way
                 + math_penalty                          if works_calculation(answer)
@@ -272,7 +282,7 @@ def combine_confidence(
     self_confidence = signals.self_confidence
     if self_confidence is None or math.isnan(self_confidence):
         self_confidence = None
-        base = weights.prior
+        base = weights.prior if signals.forced_tool else weights.natural_prior
     else:
         reported = _clamp(self_confidence)
         base = weights.self_report * reported + (1 - weights.self_report) * weights.prior
@@ -292,9 +302,9 @@ def combine_confidence(
         and len(answer) > weights.max_answer_ratio * signals.max_tokens * CHARS_PER_TOKEN
     ):
         penalty += weights.long_answer_penalty
-    if signals.tool_calls == 0 and self_confidence is None:
+    if signals.forced_tool and signals.tool_calls == 0 and self_confidence is None:
         penalty += weights.no_tool_call_penalty
-    if signals.tool_calls > 1:
+    if signals.forced_tool and signals.tool_calls > 1:
         penalty += weights.extra_tool_calls_penalty
     penalty += _answer_check_penalty(answer, weights)
     return _clamp(base - penalty)

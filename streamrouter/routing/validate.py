@@ -27,8 +27,6 @@ from streamrouter.events import LLMRequest, Message
 
 __all__ = ["RequestLimits", "validate_request"]
 
-NATURAL_MODE_FIELDS = ("tools", "tool_choice", "thinking")
-
 
 @dataclass(frozen=True)
 class RequestLimits:
@@ -74,12 +72,6 @@ def validate_request(request: LLMRequest, limits: RequestLimits, tiers: Sequence
         raise InvalidRequestError(f"unknown tier {request.tier!r}; tiers are {list(tiers)}")
     _check_parameters(request)
     _check_tool_turns(request.messages)
-    for name in NATURAL_MODE_FIELDS:
-        if getattr(request, name):
-            raise InvalidRequestError(
-                f"{name}: a request with {name} needs the natural answer mode, not available "
-                "yet (every answer goes through the service's own submit_answer tool)"
-            )
 
 
 def _check_blocks(request: LLMRequest, limits: RequestLimits) -> None:

@@ -336,12 +336,13 @@ async def test_requests_the_service_cannot_serve_are_dead_lettered_with_the_fiel
     text = {"type": "text", "text": "x"}
     bad = {
         f"{tag}-count": ({"messages": [{"role": "user", "content": [text] * 1001}]}, "content"),
-        f"{tag}-tools": (
+        f"{tag}-tool-choice": (
             {
                 "messages": [{"role": "user", "content": "hi"}],
                 "tools": [{"name": "t", "input_schema": {"type": "object"}}],
+                "tool_choice": {"type": "tool", "name": "search"},
             },
-            "tools: a request with tools needs the natural answer mode",
+            "tool_choice.name: 'search' is not one of the tools",
         ),
         f"{tag}-type": (
             {"messages": [{"role": "user", "content": [{"type": "video"}]}]},
@@ -357,3 +358,45 @@ async def test_requests_the_service_cannot_serve_are_dead_lettered_with_the_fiel
     assert "more than 1000 content blocks" in dead[f"{tag}-count"].error_message
     for key, (_, reason) in bad.items():
         assert reason in dead[key].error_message, dead[key].error_message
+
+
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Current weather for a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+
+
+async def test_a_tool_using_turn_and_its_tool_result_follow_up(client: StreamClient) -> None:
+    first_id, second_id = (f"tool-{n}-{uuid.uuid4().hex[:8]}" for n in (1, 2))
+    question = {"role": "user", "content": f"E2E-TOOL [{first_id}] weather in Paris?"}
+    first = {
+        "request_id": first_id,
+        "task_type": "summarize",
+        "max_tokens": 300,
+        "tools": [WEATHER_TOOL],
+        "messages": [question],
+    }
+    await client.send_raw(first_id.encode(), json.dumps(first).encode())
+    result = await result_of(client, first_id)
+
+    assert (result.status, result.tier, result.stop_reason) == ("ok", "haiku", "tool_use")
+    (tool_use,) = [block for block in result.content if block.type == "tool_use"]
+    call = tool_use.model_dump(exclude_none=True)
+    assert (call["name"], call["input"]) == ("get_weather", {"city": "Paris"})
+
+    tool_result = {"type": "tool_result", "tool_use_id": call["id"], "content": "18 C"}
+    follow_up = {
+        **first,
+        "request_id": second_id,
+        "messages": [
+            question,
+            {"role": "assistant", "content": [call]},
+            {"role": "user", "content": [tool_result, {"type": "text", "text": f"[{second_id}]"}]},
+        ],
+    }
+    await client.send_raw(second_id.encode(), json.dumps(follow_up).encode())
+    answered = await result_of(client, second_id)
+
+    assert (answered.status, answered.stop_reason) == ("ok", "end_turn"), answered.error
+    assert answered.answer and [block.type for block in answered.content] == ["text"]

@@ -369,11 +369,6 @@ def test_a_content_block_request_is_admitted_in_either_encoding(encoding: Any) -
     ("fields", "reason"),
     [
         (
-            {"tools": [{"name": "t", "input_schema": {"type": "object"}}]},
-            "tools: a request with tools needs the natural answer mode, not available yet",
-        ),
-        ({"thinking": {"type": "adaptive"}}, "thinking: a request with thinking needs"),
-        (
             {"messages": [{"role": "user", "content": BLOCKS * 3}]},
             "messages[0].content[4]: more than 4 content blocks",
         ),

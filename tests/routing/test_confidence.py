@@ -236,3 +236,17 @@ def test_general_signals_still_apply_to_prose() -> None:
     assert combine_confidence(
         signals(answer="Maybe use a queue instead.", self_confidence=0.95)
     ) == pytest.approx(0.855)
+
+
+def test_a_natural_answer_starts_at_the_natural_prior_with_no_tool_penalties() -> None:
+    natural = signals(self_confidence=None, tool_calls=0, forced_tool=False)
+    forced = replace(natural, forced_tool=True)
+    weights = ConfidenceWeights()
+    assert combine_confidence(natural) == pytest.approx(
+        combine_confidence(forced)
+        - weights.prior
+        + weights.natural_prior
+        + weights.no_tool_call_penalty
+    )
+    # The caller's own tool calls are not extra calls of the service's tool.
+    assert combine_confidence(replace(natural, tool_calls=3)) == combine_confidence(natural)

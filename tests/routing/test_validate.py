@@ -276,17 +276,6 @@ TOOLS = [{"name": "lookup", "input_schema": {"type": "object"}}]
             {"thinking": {"type": "enabled", "budget_tokens": 4096}, "max_tokens": 2000},
             "thinking.budget_tokens must be below max_tokens",
         ),
-        # Carried, but not servable until the natural answer mode exists.
-        ({"tools": TOOLS}, "tools: a request with tools needs the natural answer mode"),
-        ({"tool_choice": {"type": "none"}}, "tool_choice: a request with tool_choice needs the"),
-        (
-            {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2000},
-            "thinking: a request with thinking needs the natural answer mode, not available yet",
-        ),
-        (
-            {"thinking": {"type": "adaptive"}, "tools": TOOLS},
-            "tools: a request with tools needs",
-        ),
     ],
 )
 def test_invalid_block_requests_name_the_field(fields: dict[str, Any], message: str) -> None:
