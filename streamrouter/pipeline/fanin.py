@@ -7,11 +7,14 @@ one event, and return the new state and, once, the work item for synthesis.
 
 The state and the synthesis item carry the parent's request and every subtask answer,
 and both must fit one Kafka record: each answer is kept to an equal share of what the
-event size limit leaves beside the parent (``answer_share``), cut with a note.
+event size limit leaves beside the parent (``answer_share``), cut with a note, and a
+subtask's content blocks are not kept (the synthesizer reads its answer). Sizes are
+measured as the table's changelog holds the state: its JSON, inside a JSON string.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +29,7 @@ __all__ = [
     "on_plan",
     "on_result",
     "on_tick",
+    "stored_bytes",
     "subtask_id_of",
 ]
 
@@ -65,10 +69,16 @@ def subtask_id_of(result: LLMResult) -> str:
 
 
 def answer_share(parent: WorkItem, max_event_bytes: int) -> int:
-    """UTF-8 bytes each subtask answer may keep so that the parent and all answers fit
-    ``max_event_bytes`` (the parent measured as JSON, which Avro never exceeds)."""
-    room = max_event_bytes - len(parent.model_dump_json().encode())
+    """The stored bytes (``stored_bytes``) each subtask answer may take so that the
+    parent and all answers fit ``max_event_bytes``."""
+    room = max_event_bytes - stored_bytes(parent.model_dump_json())
     return max(MIN_ANSWER_BYTES, room // max(1, len(parent.plan)))
+
+
+def stored_bytes(text: str) -> int:
+    """What ``text`` takes in the changelog: JSON inside a JSON string, UTF-8 (more than
+    the work item's Avro, or the state's own JSON, ever takes)."""
+    return len(json.dumps(json.dumps(text, ensure_ascii=False), ensure_ascii=False).encode())
 
 
 def on_plan(
@@ -109,12 +119,19 @@ def on_result(state: FanInState | None, result: LLMResult, now: datetime) -> Fan
 
 
 def _kept(result: LLMResult, max_bytes: int | None) -> LLMResult:
-    answer = (result.answer or "").encode()
-    if max_bytes is None or len(answer) <= max_bytes:
-        return result
-    note = f" [answer cut to {max_bytes} of {len(answer)} bytes to fit one event]".encode()
-    cut = answer[: max(0, max_bytes - len(note))].decode(errors="ignore")
-    return result.model_copy(update={"answer": cut + note.decode()})
+    """The result as the fan-in keeps it: no content blocks, the answer within
+    ``max_bytes`` stored bytes."""
+    answer = result.answer or ""
+    size = stored_bytes(answer)
+    if max_bytes is None or size <= max_bytes:
+        return result.model_copy(update={"content": []})
+    note = f" [answer cut to fit one event: {len(answer)} characters before]"
+    raw = answer.encode()
+    keep = max(0, (max_bytes - stored_bytes(note)) * len(raw) // size)
+    cut = raw[:keep].decode(errors="ignore") + note
+    while stored_bytes(cut) > max_bytes and len(cut) > len(note):  # escapes are uneven
+        cut = cut[: -len(note) - max(1, (len(cut) - len(note)) // 10)] + note
+    return result.model_copy(update={"answer": cut, "content": []})
 
 
 def on_tick(state: FanInState | None, now: datetime) -> FanInStep:

@@ -3,7 +3,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from streamrouter.events import Attempt, LLMRequest, LLMResult, Subtask, WorkItem
-from streamrouter.pipeline.fanin import FanInState, answer_share, on_plan, on_result, on_tick
+from streamrouter.pipeline.fanin import (
+    FanInState,
+    answer_share,
+    on_plan,
+    on_result,
+    on_tick,
+    stored_bytes,
+)
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 PARENT = WorkItem(
@@ -106,20 +113,27 @@ def test_answers_are_cut_so_the_parent_and_every_answer_fit_one_event() -> None:
     limit = 200_000
     share = answer_share(big, limit)
     assert 20_000 < share < 25_000  # (200 kB - the 150 kB parent) / 2 subtasks
-    long = result("s1").model_copy(update={"answer": "é" * 100_000})  # 200 kB of UTF-8
+    # Code: quotes and newlines, which the changelog's JSON-in-a-string escapes twice.
+    code = 'print("é")\n' * 20_000
+    long = result("s1").model_copy(
+        update={"answer": code, "content": [{"type": "text", "text": code}]}
+    )
     state = on_plan(None, big, NOW, 60, max_event_bytes=limit).state
-    step = on_result(on_result(state, long, NOW).state, result("s2"), NOW)
+    state = on_result(state, long, NOW).state
+    assert stored_bytes(state.model_dump_json()) <= limit  # the table's changelog record
+    step = on_result(state, result("s2"), NOW)
     ready = step.ready
     assert ready is not None
     assert len(ready.model_dump_json().encode()) <= limit
     (first, second) = ready.subtask_results
-    assert first.answer is not None and first.answer.endswith("bytes to fit one event]")
-    assert len(first.answer.encode()) <= share
+    assert first.answer is not None and first.answer.endswith("characters before]")
+    assert stored_bytes(first.answer) <= share
     assert second.answer == "answer s2"  # short answers are kept whole
+    assert state.results["s1"].content == []  # the synthesizer reads the answer
 
 
 def test_a_result_before_its_plan_is_cut_when_the_plan_comes() -> None:
     long = result("s1").model_copy(update={"answer": "y" * 50_000})
     state = on_result(None, long, NOW).state
     state = on_plan(state, PARENT, NOW, 60, max_event_bytes=10_000).state
-    assert len((state.results["s1"].answer or "").encode()) <= answer_share(PARENT, 10_000)
+    assert stored_bytes(state.results["s1"].answer or "") <= answer_share(PARENT, 10_000)
