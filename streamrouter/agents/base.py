@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import TypeVar
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import EventT
 
 from streamrouter.agents.expiry import finished_at
@@ -215,15 +216,20 @@ class AgentGroup(ABC):
         an orchestration plan) ends in an error result, so every valid request gets one;
         anything else is dead-lettered with the reason. Nothing here escapes the agent
         loop (Faust would ack and skip the event), and the event is not given up until
-        what it leaves behind is sent: a failed send is tried again, with a growing
-        pause, for as long as the worker runs (on shutdown it is left for redelivery)."""
+        what it leaves behind is sent: a send that failed for a passing reason (the
+        broker away, a timeout) is tried again, with a growing pause, for as long as the
+        worker runs (on shutdown the event is left for redelivery); one that cannot
+        succeed (a record too large, a topic refused) leaves a bare dead letter instead."""
         log.exception("stage failed on %s[%d]@%d", record.topic, record.partition, record.offset)
         pause_s = LEAVE_BEHIND_FIRST_PAUSE_S
         while True:
             try:
                 await self._leave_behind(record, exc)
                 return
-            except Exception:
+            except Exception as failure:
+                if not is_transient(failure):
+                    await self._leave_bare_dead_letter(record, exc, failure)
+                    return
                 log.exception(
                     "could not record the failure of %s[%d]@%d; trying again in %.1f s",
                     record.topic,
@@ -233,6 +239,18 @@ class AgentGroup(ABC):
                 )
             await asyncio.sleep(pause_s)
             pause_s = min(pause_s * 2, LEAVE_BEHIND_MAX_PAUSE_S)
+
+    async def _leave_bare_dead_letter(
+        self, record: SourceRecord, exc: Exception, failure: Exception
+    ) -> None:
+        """A dead letter with no key and no value (they stay at the source offset); if
+        even that cannot be sent, the failure is logged and the event given up."""
+        bare = SourceRecord(None, None, record.topic, record.partition, record.offset)
+        reason = f"{exc!r}; what it left behind could not be sent: {failure!r}"
+        try:
+            await self.dead_letter(dead_letter(bare, "internal_error", reason[:2000], utcnow()))
+        except Exception:
+            log.exception("gave up %s[%d]@%d", record.topic, record.partition, record.offset)
 
     async def _leave_behind(self, record: SourceRecord, exc: Exception) -> None:
         now = utcnow()
@@ -245,6 +263,17 @@ class AgentGroup(ABC):
             return
         error_type = getattr(exc, "error_type", "internal_error")
         await self.dead_letter(dead_letter(record, error_type, repr(exc), now))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed send may succeed if tried again: the broker away or slow, or a
+    Kafka error the client calls retriable (the cause of a wrapped one counts)."""
+    for error in (exc, exc.__cause__):
+        if isinstance(error, KafkaError) and error.retriable:
+            return True
+        if isinstance(error, TimeoutError | ConnectionError):
+            return True
+    return False
 
 
 def _decoded(value: bytes | None, model: type[R]) -> R | None:

@@ -61,6 +61,7 @@ Admission = WorkItem | DeadLetter | Duplicate | Rekey
 # A dead letter carries at most this much of the original value; the rest stays at its
 # source topic, partition and offset (named in the dead letter).
 DEAD_LETTER_VALUE_BYTES = 64 * 1024
+DEAD_LETTER_KEY_BYTES = 1024
 
 
 def dead_letter(record: SourceRecord, error_type: str, message: str, now: datetime) -> DeadLetter:
@@ -71,8 +72,12 @@ def dead_letter(record: SourceRecord, error_type: str, message: str, now: dateti
             f"{DEAD_LETTER_VALUE_BYTES}; the whole value stays at its source offset)"
         )
         value = value[:DEAD_LETTER_VALUE_BYTES]
+    key = record.key
+    if key is not None and len(key) > DEAD_LETTER_KEY_BYTES:
+        message = f"{message} (key of {len(key)} bytes cut to its first {DEAD_LETTER_KEY_BYTES})"
+        key = key[:DEAD_LETTER_KEY_BYTES]
     return DeadLetter(
-        key=record.key,
+        key=key,
         value=value,
         topic=record.topic,
         partition=record.partition,
