@@ -144,8 +144,13 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         for tp, offset in committed.items():
             if offset is None:  # see the module doc, 4.
                 self._committed_offset.pop(ensure_TP(tp), None)
-        # aiokafka seeks only to a committed offset above 0 (see the module doc, 3.)
-        uncommitted = [tp for tp, offset in committed.items() if not offset]
+        # aiokafka seeks only to a committed offset above 0 (see the module doc, 3.); the
+        # tables' changelogs are never committed and recovery tracks their offsets itself.
+        uncommitted = [
+            tp
+            for tp, offset in committed.items()
+            if not offset and self.app.topics.acks_enabled_for(tp.topic)
+        ]
         if uncommitted:
             await self._thread.seek_to_beginning(*uncommitted)
         return committed

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamrouter.blocks import block_texts
 from streamrouter.events import Escalation, LLMRequest, WorkItem
 from streamrouter.llm.client import ModelCall
 from streamrouter.routing.answer import answer_tool
@@ -89,7 +90,7 @@ def _add_text(message: dict[str, Any], text: str) -> None:
 
 
 def classify_call(request: LLMRequest, structured_output: str = "tool") -> ModelCall:
-    text = request.last_user_text
+    text = _classifier_text(request)
     if len(text) > CLASSIFY_EXCERPT_CHARS:
         text = text[:CLASSIFY_EXCERPT_CHARS] + " [...]"
     messages: list[dict[str, Any]] = [{"role": "user", "content": text}]
@@ -100,6 +101,22 @@ def classify_call(request: LLMRequest, structured_output: str = "tool") -> Model
         system=CLASSIFIER_SYSTEM,
         structured_output=structured_output,  # type: ignore[arg-type]
     )
+
+
+NO_TEXT = "(no text: the request carries only images, documents or other content)"
+
+
+def _classifier_text(request: LLMRequest) -> str:
+    """The text of the last user message's blocks, tool results and plain-text documents
+    included; the API refuses an empty message, so one with none says so."""
+    last = next((m for m in reversed(request.messages) if m.role == "user"), None)
+    if last is None:
+        return NO_TEXT
+    if isinstance(last.content, str):
+        text = last.content
+    else:
+        text = "\n".join(t for block in last.content for t in block_texts(block))
+    return text if text.strip() else NO_TEXT
 
 
 def _escalation_context(escalation: Escalation) -> str:

@@ -10,6 +10,7 @@ from streamrouter.llm.client import _request_body
 from streamrouter.prompts import (
     ANSWER_INSTRUCTIONS,
     CLASSIFY_EXCERPT_CHARS,
+    NO_TEXT,
     answer_call,
     classify_call,
     plan_call,
@@ -189,7 +190,7 @@ def test_answer_call_messages_are_fresh_copies() -> None:
     ("text", "sent"),
     [
         ("short", "short"),
-        ("", ""),
+        ("", NO_TEXT),  # the API refuses an empty message
         ("x" * CLASSIFY_EXCERPT_CHARS, "x" * CLASSIFY_EXCERPT_CHARS),
         ("x" * (CLASSIFY_EXCERPT_CHARS + 1), "x" * CLASSIFY_EXCERPT_CHARS + " [...]"),
         ("ab" * 10_000, ("ab" * 10_000)[:CLASSIFY_EXCERPT_CHARS] + " [...]"),
@@ -329,7 +330,8 @@ def test_plan_and_synthesis_calls_carry_the_request_as_sent() -> None:
 
 def test_the_classifier_call_stays_text_only_without_the_users_parameters() -> None:
     call = classify_call(LLMRequest.model_validate(SDK_BODY))
-    assert call.messages == [{"role": "user", "content": USER_BLOCKS[0]["text"]}]
+    # The text blocks and the plain-text document's title.
+    assert call.messages == [{"role": "user", "content": USER_BLOCKS[0]["text"] + "\nMemo"}]
     assert call.parameters == {}
     assert call.system == CLASSIFIER_SYSTEM
 
@@ -355,3 +357,24 @@ def test_tool_turns_reach_the_model_unchanged() -> None:
     ]
     req = LLMRequest.model_validate({"request_id": "r", "messages": messages})
     assert _request_body(answer_call(req, None))["messages"] == messages
+
+
+def test_the_classifier_reads_tool_results_and_is_never_sent_an_empty_message() -> None:
+    tool_use = {"type": "tool_use", "id": "tu_1", "name": "weather", "input": {}}
+    follow_up = {
+        "request_id": "r",
+        "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": [tool_use]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "tu_1", "content": "18 C"}],
+            },
+        ],
+    }
+    call = classify_call(LLMRequest.model_validate(follow_up))
+    assert call.messages == [{"role": "user", "content": "18 C"}]
+    image = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+    only_image = {"request_id": "r", "messages": [{"role": "user", "content": [image]}]}
+    call = classify_call(LLMRequest.model_validate(only_image))
+    assert call.messages == [{"role": "user", "content": NO_TEXT}]

@@ -164,7 +164,10 @@ def judge_reply(
     reply: ModelReply, max_tokens: int, weights: ConfidenceWeights, *, natural: bool = False
 ) -> float:
     """The confidence that decides escalation: self-report combined with heuristics (a
-    natural answer has no self-report: heuristics only)."""
+    natural answer has no self-report: heuristics only; a tool call has no text to judge
+    and is final, at the natural prior)."""
+    if natural and reply.stop_reason == "tool_use":
+        return weights.natural_prior
     signals = ResponseSignals.from_parsed(
         parse_natural(reply.content) if natural else parse_answer(reply.content),
         stop_reason=reply.stop_reason,

@@ -27,6 +27,8 @@ from streamrouter.events import LLMRequest, Message
 
 __all__ = ["RequestLimits", "validate_request"]
 
+MAX_USER_ID_CHARS = 256  # the API's limit on metadata.user_id
+
 
 @dataclass(frozen=True)
 class RequestLimits:
@@ -132,6 +134,16 @@ def _check_parameters(request: LLMRequest) -> None:
     thinking = request.thinking
     if thinking is not None and (thinking.budget_tokens or 0) >= request.max_tokens:
         raise InvalidRequestError("thinking.budget_tokens must be below max_tokens")
+    thinks = thinking is not None and thinking.type != "disabled"
+    if thinks and request.temperature not in (None, 1.0):
+        raise InvalidRequestError("temperature: thinking allows only temperature 1")
+    if thinks and request.top_k is not None:
+        raise InvalidRequestError("top_k: thinking does not allow top_k")
+    user_id = request.metadata.get("user_id")
+    if user_id is not None and len(user_id) > MAX_USER_ID_CHARS:
+        raise InvalidRequestError(
+            f"metadata.user_id: {len(user_id)} characters, over the API's {MAX_USER_ID_CHARS}"
+        )
 
 
 def _check_tool_turns(messages: Sequence[Message]) -> None:

@@ -129,6 +129,7 @@ async def test_a_tool_call_is_final_and_comes_back_as_a_block() -> None:
     result, gateway = await run(request, {MODELS["haiku"]: model_reply}, Policy())
 
     assert (result.status, result.tier, result.stop_reason) == ("ok", "haiku", "tool_use")
+    assert result.confidence == NATURAL.weights.natural_prior  # no text to judge
     assert [block.model_dump(exclude_none=True) for block in result.content] == [tool_use]
     ((_, body),) = gateway.bodies
     assert body["tools"] == [TOOL] and "tool_choice" not in body

@@ -276,6 +276,12 @@ TOOLS = [{"name": "lookup", "input_schema": {"type": "object"}}]
             {"thinking": {"type": "enabled", "budget_tokens": 4096}, "max_tokens": 2000},
             "thinking.budget_tokens must be below max_tokens",
         ),
+        (
+            {"thinking": {"type": "adaptive"}, "temperature": 0.5},
+            "temperature: thinking allows only temperature 1",
+        ),
+        ({"thinking": {"type": "adaptive"}, "top_k": 5}, "top_k: thinking does not allow top_k"),
+        ({"metadata": {"user_id": "u" * 257}}, "metadata.user_id: 257 characters"),
     ],
 )
 def test_invalid_block_requests_name_the_field(fields: dict[str, Any], message: str) -> None:
