@@ -47,9 +47,11 @@ __all__ = [
     "JsonObject",
     "MessageContent",
     "PlainTextSource",
+    "RedactedThinkingBlock",
     "SystemContent",
     "TextBlock",
     "Thinking",
+    "ThinkingBlock",
     "Tool",
     "ToolChoice",
     "ToolResultBlock",
@@ -243,17 +245,50 @@ class ToolResultBlock(_Flat):
     cache_control: CacheControl | None = None
 
 
+class ThinkingBlock(_Flat):
+    """An assistant's thinking, sent back as the model gave it (with tools, the API wants
+    the last assistant turn's thinking back unchanged)."""
+
+    type: Literal["thinking"]
+    thinking: str
+    signature: str
+
+
+class RedactedThinkingBlock(_Flat):
+    type: Literal["redacted_thinking"]
+    data: str
+
+
 ContentBlock = Annotated[
     Annotated[TextBlock, Tag("<text>")]
     | Annotated[ImageBlock, Tag("<image>")]
     | Annotated[DocumentBlock, Tag("<document>")]
     | Annotated[ToolUseBlock, Tag("<tool_use>")]
-    | Annotated[ToolResultBlock, Tag("<tool_result>")],
-    _tagged("text", "image", "document", "tool_use", "tool_result", what="content block"),
+    | Annotated[ToolResultBlock, Tag("<tool_result>")]
+    | Annotated[ThinkingBlock, Tag("<thinking>")]
+    | Annotated[RedactedThinkingBlock, Tag("<redacted_thinking>")],
+    _tagged(
+        "text",
+        "image",
+        "document",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "redacted_thinking",
+        what="content block",
+    ),
 ]
 """One block of a message's content (the Avro ``ContentBlock`` record)."""
 
-Block = TextBlock | ImageBlock | DocumentBlock | ToolUseBlock | ToolResultBlock
+Block = (
+    TextBlock
+    | ImageBlock
+    | DocumentBlock
+    | ToolUseBlock
+    | ToolResultBlock
+    | ThinkingBlock
+    | RedactedThinkingBlock
+)
 
 MessageContent = Annotated[
     Annotated[str, Tag("<string>")] | Annotated[list[ContentBlock], Tag("<blocks>")],
@@ -336,6 +371,8 @@ def block_texts(block: Block) -> list[str]:
         if isinstance(block.content, str):
             return [block.content]
         return [text for inner in block.content or () for text in block_texts(inner)]
+    if isinstance(block, ThinkingBlock):
+        return [block.thinking]
     if isinstance(block, DocumentBlock):
         texts = [t for t in (block.title, block.context) if t]
         if isinstance(block.source, PlainTextSource):

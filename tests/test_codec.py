@@ -72,6 +72,8 @@ FLAT_RECORDS: dict[str, list[type[BaseModel]]] = {
         blocks.DocumentBlock,
         blocks.ToolUseBlock,
         blocks.ToolResultBlock,
+        blocks.ThinkingBlock,
+        blocks.RedactedThinkingBlock,
     ],
     "Source": [
         blocks.Base64ImageSource,

@@ -18,7 +18,9 @@ from streamrouter.blocks import (
     Block,
     DocumentBlock,
     ImageBlock,
+    RedactedThinkingBlock,
     TextBlock,
+    ThinkingBlock,
     ToolResultBlock,
     ToolUseBlock,
 )
@@ -147,8 +149,8 @@ def _check_parameters(request: LLMRequest) -> None:
 
 
 def _check_tool_turns(messages: Sequence[Message]) -> None:
-    """tool_use only from the assistant, tool_result only from the user, each answering
-    a tool_use of the message just before it (as the API requires)."""
+    """tool_use and thinking only from the assistant, tool_result only from the user,
+    each answering a tool_use of the message just before it (as the API requires)."""
     previous_uses: set[str] = set()
     for m, message in enumerate(messages):
         blocks = [] if isinstance(message.content, str) else message.content
@@ -159,6 +161,11 @@ def _check_tool_turns(messages: Sequence[Message]) -> None:
                 if message.role != "assistant":
                     raise InvalidRequestError(f"{path}: tool_use blocks come from the assistant")
                 uses.add(block.id)
+            elif isinstance(block, ThinkingBlock | RedactedThinkingBlock):
+                if message.role != "assistant":
+                    raise InvalidRequestError(
+                        f"{path}: {block.type} blocks come from the assistant"
+                    )
             elif isinstance(block, ToolResultBlock):
                 if message.role != "user":
                     raise InvalidRequestError(f"{path}: tool_result blocks come from the user")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from streamrouter.codec import decode, encode
 from streamrouter.config import Policy
 from streamrouter.events import LLMRequest, LLMResult, WorkItem
 from streamrouter.llm.client import ModelCall, ModelReply, _request_body
@@ -148,3 +149,30 @@ async def test_answers_through_the_tool_carry_the_answer_as_one_text_block() -> 
     ]
     ((_, body),) = gateway.bodies
     assert body["tool_choice"] == {"type": "tool", "name": "submit_answer"}
+
+
+async def test_a_thinking_tool_turn_goes_back_to_the_model_unchanged() -> None:
+    thinking = {"type": "thinking", "thinking": "Need the weather.", "signature": "sig=="}
+    tool_use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
+    messages = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [thinking, tool_use]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "18 C"}],
+        },
+    ]
+    request = {
+        "tools": [TOOL],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "max_tokens": 2048,
+        "messages": messages,
+    }
+    validated = LLMRequest.model_validate({"request_id": "r1", **request})
+    assert decode(encode(validated), LLMRequest) == validated  # Avro keeps the blocks
+    result, gateway = await run(request, {MODELS["haiku"]: reply(MODELS["haiku"], text(PROSE))})
+
+    assert result.status == "ok"
+    ((_, body),) = gateway.bodies
+    assert body["messages"] == messages
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}

@@ -282,6 +282,14 @@ TOOLS = [{"name": "lookup", "input_schema": {"type": "object"}}]
         ),
         ({"thinking": {"type": "adaptive"}, "top_k": 5}, "top_k: thinking does not allow top_k"),
         ({"metadata": {"user_id": "u" * 257}}, "metadata.user_id: 257 characters"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "redacted_thinking", "data": "x"}]}
+                ]
+            },
+            "messages[0].content[0]: redacted_thinking blocks come from the assistant",
+        ),
     ],
 )
 def test_invalid_block_requests_name_the_field(fields: dict[str, Any], message: str) -> None:
