@@ -79,7 +79,7 @@ async def crash_run(requests: int, kill_after: int, timeout_s: float, survivors:
         tag = f"crash-{uuid.uuid4().hex[:6]}"
         try:
             for i in range(requests):
-                request = bench_request(i, tag)
+                request = bench_request(i, tag, f"BENCH {tag} write a commit message")
                 await sending.send("llm.requests", encode(request), request.request_id.encode())
             await sending.flush()
             await reader.wait_for(kill_after, timeout_s)

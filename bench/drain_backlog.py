@@ -9,9 +9,9 @@ task-typed requests at once (one haiku call each, no classifier call; by default
 times the in-flight limit) and waits for every result. It prints, per configuration: the
 drain time from the first publish to the last result; the ideal, requests / (in-flight /
 latency) + latency; their ratio (goal >= 90%); the worker's peak RSS (VmHWM; goal
-< 500 MB at 1,000 in flight) and its RSS at rest; the worker's CPU per request; and the
-most calls the simulator served at once, and the median at each call's arrival, which
-show whether the worker kept its in-flight limit busy.
+< 500 MB at 1,000 in flight) and its RSS at rest; the worker's and the simulator's CPU
+per request; and the most calls the simulator served at once, and the median at each
+call's arrival, which show whether the worker kept its in-flight limit busy.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Drain:
     rest_rss_mb: float
     peak_rss_mb: float
     cpu_ms: float  # worker CPU per request, during the drain
+    sim_cpu_ms: float  # simulator CPU per request, during the drain
     sim_max_in_flight: int
     sim_median_in_flight: float
 
@@ -60,12 +61,16 @@ class Drain:
         return (
             f"{self.latency_s:5.0f} {self.in_flight:6d} {self.partitions:4d} {self.requests:6d} "
             f"{self.drain_s:8.1f} {self.ideal_s:7.1f} {self.ratio:6.0%} "
-            f"{self.peak_rss_mb:8.0f} {self.rest_rss_mb:7.0f} {self.cpu_ms:6.2f} "
+            f"{self.peak_rss_mb:8.0f} {self.rest_rss_mb:7.0f} "
+            f"{self.cpu_ms:6.2f} {self.sim_cpu_ms:6.2f} "
             f"{self.sim_max_in_flight:7d} {self.sim_median_in_flight:7.0f}"
         )
 
 
-HEADER = "lat_s in_fl parts   reqs  drain_s ideal_s  ratio  peak_MB rest_MB cpu_ms sim_max sim_p50"
+HEADER = (
+    "lat_s in_fl parts   reqs  drain_s ideal_s  ratio  peak_MB rest_MB "
+    "cpu_ms simcpu sim_max sim_p50"
+)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -99,14 +104,14 @@ async def drain(
     keys = [f"{tag}-{i}".encode() for i in range(requests)]
     timeout_s = 10 * (requests / (in_flight / latency_s) + latency_s) + 120
     async with stack(bench_scenario(round(latency_s * 1000)), **worker_env) as running:
-        pid = running.workers[0].pid
-        assert pid is not None
+        pid, sim_pid = running.workers[0].pid, running.sim.pid if running.sim else None
+        assert pid is not None and sim_pid is not None
         reader = Reader(running.broker_url, "llm.results")
         await reader.start()
         sending = await producer(running.broker_url)
         try:
             rest_rss = rss_mb(pid)
-            cpu_before = cpu_seconds(pid)
+            cpu_before, sim_cpu_before = cpu_seconds(pid), cpu_seconds(sim_pid)
             started = time.monotonic()
             for key, value in zip(keys, backlog, strict=True):
                 await sending.send("llm.requests", value, key)
@@ -114,6 +119,7 @@ async def drain(
             await reader.wait_for(requests, timeout_s)
             drain_s = reader.arrivals[-1] - started
             cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / requests
+            sim_cpu_ms = (cpu_seconds(sim_pid) - sim_cpu_before) * 1000 / requests
             peak_rss = peak_rss_mb(pid)
             seen = await asyncio.to_thread(sim_in_flight, running.sim_url, tag)
         finally:
@@ -128,6 +134,7 @@ async def drain(
         rest_rss_mb=rest_rss,
         peak_rss_mb=peak_rss,
         cpu_ms=cpu_ms,
+        sim_cpu_ms=sim_cpu_ms,
         sim_max_in_flight=max(seen, default=0),
         sim_median_in_flight=statistics.median(seen) if seen else 0.0,
     )
@@ -155,7 +162,8 @@ if __name__ == "__main__":
         description=__doc__.split("\n\n")[0],
         epilog="Columns: model latency, in-flight limit, partitions, requests, drain and "
         "ideal seconds, ideal/drain, worker peak and at-rest RSS (MB), worker CPU ms per "
-        "request, simulator calls in flight (max, median at arrival).",
+        "request, simulator CPU ms per request, simulator calls in flight (max, median at "
+        "arrival).",
     )
     parser.add_argument("--requests", type=int, default=0, help="default: 3 x in-flight")
     parser.add_argument("--latency-s", type=float, nargs="+", default=[5.0, 20.0])

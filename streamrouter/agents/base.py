@@ -48,6 +48,7 @@ __all__ = [
     "Runtime",
     "Tables",
     "load_learned_router",
+    "model_call_limit",
     "utcnow",
 ]
 
@@ -121,7 +122,7 @@ class Runtime:
                 settings.max_media_bytes,
             ),
             gateway=ModelGateway(
-                create_anthropic_client(),
+                create_anthropic_client(model_call_limit(settings, self.policy)),
                 self.prices,
                 _cache_min_tokens(self.policy),
                 retry=retry,
@@ -283,6 +284,13 @@ def _decoded(value: bytes | None, model: type[R]) -> R | None:
         return decode(value, model)
     except InvalidEventError:
         return None
+
+
+def model_call_limit(settings: Settings, policy: Policy) -> int:
+    """The most model calls a worker can have in flight, and so the connections its SDK
+    client may open: ``max_in_flight`` for each agent that calls a model (classify, one
+    answer agent per tier, plan and synthesize)."""
+    return settings.max_in_flight * (len(policy.tiers) + 3)
 
 
 def load_learned_router(policy: Policy) -> LearnedRouter | None:

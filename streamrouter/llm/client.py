@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anthropic
+import httpx2
 from anthropic.types import Message
 
 from streamrouter.errors import (
@@ -27,6 +28,7 @@ from streamrouter.errors import (
     RateLimitedError,
     RequestRejectedError,
 )
+from streamrouter.llm.connections import DEFAULT_MAX_CONNECTIONS, ShardedTransport
 from streamrouter.llm.pricing import PriceTable, TokenUsage, price_usage
 from streamrouter.llm.retry import Failure, RetryPolicy, retry_delay
 
@@ -66,14 +68,22 @@ class ModelReply:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def create_anthropic_client() -> anthropic.AsyncAnthropic:
+def create_anthropic_client(
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+) -> anthropic.AsyncAnthropic:
     """The SDK client; base URL and key come from ``ANTHROPIC_BASE_URL`` / ``ANTHROPIC_API_KEY``.
 
     No SDK retries (the gateway's, see :mod:`streamrouter.llm.retry`) and no client-wide
     timeout: each call gets its own. The SDK's own OpenTelemetry spans are off:
-    streamrouter emits GenAI spans itself.
+    streamrouter emits GenAI spans itself. Up to ``max_connections`` calls at once, over
+    small connection pools (:mod:`streamrouter.llm.connections`).
     """
-    return anthropic.AsyncAnthropic(max_retries=0, open_telemetry=False)
+    http_client = httpx2.AsyncClient(
+        transport=ShardedTransport(max_connections),
+        timeout=anthropic.DEFAULT_TIMEOUT,
+        follow_redirects=True,
+    )
+    return anthropic.AsyncAnthropic(max_retries=0, open_telemetry=False, http_client=http_client)
 
 
 class ModelGateway:
