@@ -61,7 +61,7 @@ Admission = WorkItem | DeadLetter | Duplicate | Rekey
 # A dead letter carries at most this much of the original value; the rest stays at its
 # source topic, partition and offset (named in the dead letter).
 DEAD_LETTER_VALUE_BYTES = 64 * 1024
-DEAD_LETTER_KEY_BYTES = 1024
+DEAD_LETTER_KEY_BYTES = 16 * 1024
 
 
 def dead_letter(record: SourceRecord, error_type: str, message: str, now: datetime) -> DeadLetter:

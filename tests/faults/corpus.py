@@ -273,15 +273,15 @@ def build_corpus(tag: str, limits: Limits) -> list[BadInput]:
             r"messages\[0\]\.content is empty",
         ),
         dead(
-            "content-blocks",
+            "unknown-content-block",
             _json(
                 req(
-                    "content-blocks",
-                    messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+                    "unknown-content-block",
+                    messages=[{"role": "user", "content": [{"type": "video"}]}],
                 )
             ),
             "invalid_request",
-            r"messages\[0\]\.content",
+            r"messages\[0\]\.content\[0\]: unknown content block type",
         ),
         dead(
             "over-long-prompt",
@@ -299,6 +299,12 @@ def build_corpus(tag: str, limits: Limits) -> list[BadInput]:
             _json(req("over-long-system-prompt", system="s" * limits.max_prompt_chars)),
             "invalid_request",
             "over the limit",
+        ),
+        dead(
+            "tool-without-input-schema",
+            _json(req("tool-without-input-schema", tools=[{"name": "x"}])),
+            "invalid_request",
+            "tools",
         ),
         dead(
             "max-tokens-zero",
@@ -361,7 +367,12 @@ def build_corpus(tag: str, limits: Limits) -> list[BadInput]:
             ),
         ),
         served("escaped-nul-in-content", text="FAULT-OK a\u0000b"),
-        served("unknown-fields-ignored", temperature=0.2, tools=[{"name": "x"}]),
+        served(
+            "content-blocks",
+            messages=[{"role": "user", "content": [{"type": "text", "text": "FAULT-OK hi"}]}],
+        ),
+        # Fields the service does not know (the API's stream, a future one) are ignored.
+        served("unknown-fields-ignored", stream=False, some_future_field={"x": 1}),
         served("key-is-not-the-request-id", key=b"some-other-key"),
         served("no-key", key=None),
     ]

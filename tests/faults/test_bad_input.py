@@ -126,7 +126,11 @@ async def test_every_bad_input_is_dead_lettered_with_its_reason_and_valid_ones_a
     letters = {e.key for e in corpus if e.expect == "dead_letter"}
     served = [e.request_id for e in corpus if e.expect == "result"]
     await follower.wait_for_results([*valid_ids, *served], TIMEOUT_S)
-    await follower.wait_for(lambda: letters <= follower.dead.keys(), TIMEOUT_S, "dead letters")
+    await follower.wait_for(
+        lambda: letters <= follower.dead.keys(),
+        TIMEOUT_S,
+        lambda: f"dead letters (missing: {sorted(k[:60] for k in letters - follower.dead.keys())})",
+    )
     assert {e.name: why for e in corpus if (why := describe_mismatch(e, follower))} == {}
     assert all(follower.results[rid][0].status == "ok" for rid in valid_ids)
     assert stack.workers[0].running
