@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -38,6 +39,9 @@ class RoutingAgents(AgentGroup):
         super().__init__(runtime)
         self.expiry = LedgerExpiry(runtime.settings.ledger_ttl_s)
         self._taken_over: set[int] = set()  # completions partitions, this assignment
+        # Classifier calls under way, and the condition their verdicts signal (bypass).
+        self._classifying = 0
+        self._verdicts = asyncio.Condition()
 
     def register(self, app: faust.App) -> None:
         in_flight = self.rt.settings.max_in_flight
@@ -150,18 +154,32 @@ class RoutingAgents(AgentGroup):
         work = decode(record.value, WorkItem)
         if await self.finished(record, work.request.request_id):
             return  # redelivered after it was finished: do not call a model again
-        tiers = self.rt.policy.tier_names
-        bypass_to = self.rt.bypass.bypass_tier()
-        self.rt.metrics.observe_bypass(self.rt.bypass.state())
+        window = self.rt.bypass
+        async with self._verdicts:
+            await self._verdicts.wait_for(lambda: not window.filling(self._classifying))
+            bypass_to = window.bypass_tier()
+            self._classifying += bypass_to is None
+        self.rt.metrics.observe_bypass(window.state())
         if bypass_to is not None:
-            routed = bypass(work, bypass_to, tiers)
+            routed = bypass(work, bypass_to, self.rt.policy.tier_names)
         else:
-            routed = await classify(work, self.rt.ctx)
-        if routed.route is not None and routed.route.complexity is not None:
-            # The classifier's own verdict, before any budget cap: bypass follows traffic.
-            self.rt.bypass.record(tier_for_complexity(routed.route.complexity, tiers))
+            routed = await self._classify_and_record(work)
         trace_route(routed)
         await self.send_work(routed)
+
+    async def _classify_and_record(self, work: WorkItem) -> WorkItem:
+        routed = None
+        try:
+            routed = await classify(work, self.rt.ctx)
+            return routed
+        finally:
+            async with self._verdicts:
+                self._classifying -= 1
+                if routed is not None and routed.route and routed.route.complexity:
+                    # The classifier's own verdict, before any budget cap.
+                    tiers = self.rt.policy.tier_names
+                    self.rt.bypass.record(tier_for_complexity(routed.route.complexity, tiers))
+                self._verdicts.notify_all()
 
     async def answer_one(self, record: SourceRecord) -> None:
         work = decode(record.value, WorkItem)

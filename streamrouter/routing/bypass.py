@@ -67,6 +67,15 @@ class BypassWindow:
         )
         return BypassState(tier if on else None, tier, share, len(self._tiers))
 
+    def filling(self, classifying: int) -> bool:
+        """Whether the next request should wait for verdicts before it is classified: too
+        few are in the window to decide, and the ``classifying`` calls under way will
+        bring it to ``min_window``. In a backlog, the requests that wait are then bypassed
+        if the verdicts say so, instead of all going to the classifier at once."""
+        decisions = len(self._tiers)
+        minimum = self._policy.min_window
+        return self._policy.enabled and decisions < minimum <= decisions + classifying
+
     def bypass_tier(self) -> str | None:
         """The tier to send the next unrouted request to, or None to classify it."""
         tier = self.state().tier

@@ -61,3 +61,21 @@ def test_disabled_never_bypasses() -> None:
 def test_a_minimum_window_larger_than_the_window_is_refused() -> None:
     with pytest.raises(ValueError, match="min_window"):
         BypassPolicy(window=10, min_window=20)
+
+
+@pytest.mark.parametrize(
+    ("decisions", "classifying", "filling"),
+    [
+        (0, 4, False),  # these calls will not fill the window: classify more
+        (0, 5, True),  # they will: wait for their verdicts
+        (3, 2, True),
+        (5, 9, False),  # full enough to decide: never wait
+        (4, 0, False),
+    ],
+)
+def test_requests_wait_for_the_verdicts_that_will_fill_the_window(
+    decisions: int, classifying: int, filling: bool
+) -> None:
+    assert window_with(["haiku"] * decisions).filling(classifying) is filling
+    disabled = BypassPolicy(enabled=False, window=10, min_window=5)
+    assert not window_with(["haiku"] * decisions, disabled).filling(classifying)
