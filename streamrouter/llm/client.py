@@ -211,8 +211,9 @@ def _with_breakpoint(call: ModelCall) -> list[dict[str, Any]]:
 
 
 def _breakpoints(call: ModelCall) -> int:
-    """The ``cache_control`` marks the caller's system blocks and messages carry."""
-    blocks = [b for b in call.system or () if isinstance(b, dict)]
+    """The ``cache_control`` marks the caller's tools, system blocks and messages carry."""
+    blocks = [b for b in call.parameters.get("tools", ()) if isinstance(b, dict)]
+    blocks += [b for b in call.system or () if isinstance(b, dict)]
     for message in call.messages:
         if isinstance(message["content"], list):
             blocks += message["content"]

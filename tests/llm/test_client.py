@@ -502,3 +502,19 @@ def test_the_users_breakpoints_are_kept_and_never_exceed_four() -> None:
     system = [{**BLOCKS[0], "cache_control": EPHEMERAL}, marked, BLOCKS[1]]
     body = _request_body(call(system=system, messages=messages), 1024)
     assert body["system"] == system  # four already: no room for the service's
+
+
+def test_the_users_tool_breakpoints_count_too() -> None:
+    marked_tool = {"name": "t", "input_schema": {"type": "object"}, "cache_control": EPHEMERAL}
+    marked = {"type": "text", "text": "m", "cache_control": EPHEMERAL}
+    messages = [{"role": "user", "content": [marked, marked, {"type": "text", "text": "q"}]}]
+    natural = ModelCall(
+        messages=messages,
+        max_tokens=100,
+        tool=None,
+        system=[marked, {"type": "text", "text": "s" * 8000}],
+        parameters={"tools": [marked_tool]},
+    )
+    body = _request_body(natural, 1024)
+    assert body["system"] == natural.system  # four already: no room for the service's
+    assert body["tools"] == [marked_tool] and "tool_choice" not in body
