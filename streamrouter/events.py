@@ -154,13 +154,15 @@ class LLMRequest(Record):
     service_tier: ServiceTier | None = None
 
     @property
+    def last_user_message(self) -> Message | None:
+        return next((m for m in reversed(self.messages) if m.role == "user"), None)
+
+    @property
     def last_user_text(self) -> str:
         """The text of the last user message ("" if there is none): its string content,
         or its text blocks' text, one per line."""
-        for message in reversed(self.messages):
-            if message.role == "user":
-                return message.text
-        return ""
+        last = self.last_user_message
+        return "" if last is None else last.text
 
     @property
     def system_blocks(self) -> list[dict[str, Any]]:

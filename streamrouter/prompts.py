@@ -109,7 +109,7 @@ NO_TEXT = "(no text: the request carries only images, documents or other content
 def _classifier_text(request: LLMRequest) -> str:
     """The text of the last user message's blocks, tool results and plain-text documents
     included; the API refuses an empty message, so one with none says so."""
-    last = next((m for m in reversed(request.messages) if m.role == "user"), None)
+    last = request.last_user_message
     if last is None:
         return NO_TEXT
     if isinstance(last.content, str):

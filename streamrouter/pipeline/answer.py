@@ -123,8 +123,9 @@ async def answer(
 def answers_naturally(request: LLMRequest, policy: Policy) -> bool:
     """Whether the request is answered as sent: by policy, or because the service's
     forced tool cannot carry it (the caller's tools, tool choice or thinking)."""
-    needs_it = bool(request.tools) or request.tool_choice is not None or request.thinking
-    return policy.answer_mode == "natural" or bool(needs_it)
+    if policy.answer_mode == "natural" or request.tools:
+        return True
+    return request.tool_choice is not None or request.thinking is not None
 
 
 def result_content(reply: ModelReply, answer: str, *, natural: bool) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import uuid
+from typing import Any
 
 import fastavro
 import pytest
@@ -235,11 +236,13 @@ async def test_a_tier_serves_many_requests_at_once(
     assert max(int(c["in_flight"]) for c in calls) >= 4
 
 
-def header_png(width: int, height: int) -> str:
-    """A small base64 PNG: its signature and IHDR, all the simulator reads of an image."""
+def png_block(width: int, height: int) -> dict[str, Any]:
+    """An image block of a small base64 PNG: its signature and IHDR, all the simulator
+    reads of an image."""
     ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
     raw = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + ihdr + b"\x00" * 4
-    return base64.b64encode(raw).decode()
+    data = base64.b64encode(raw).decode()
+    return {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
 
 
 def answer_attempt(result: LLMResult) -> Attempt:
@@ -252,10 +255,7 @@ async def test_content_blocks_published_as_json_reach_the_model(
 ) -> None:
     # A body written for client.messages.create, plus the routing fields, as kcat sends it.
     marker = f"E2E-BLOCKS [blocks-{uuid.uuid4().hex[:8]}]"
-    image = {
-        "type": "image",
-        "source": {"type": "base64", "media_type": "image/png", "data": header_png(300, 250)},
-    }
+    image = png_block(300, 250)
     body = {
         "request_id": marker.split("[")[1].rstrip("]"),
         "task_type": "summarize",
@@ -299,10 +299,7 @@ async def test_the_escalated_tier_gets_the_same_blocks_and_parameters(
     stack: EmbeddedStack, client: StreamClient
 ) -> None:
     request_id = f"esc-blocks-{uuid.uuid4().hex[:8]}"
-    image = {
-        "type": "image",
-        "source": {"type": "base64", "media_type": "image/png", "data": header_png(64, 64)},
-    }
+    image = png_block(64, 64)
     body = {
         "request_id": request_id,
         "task_type": "summarize",
