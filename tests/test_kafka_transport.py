@@ -13,6 +13,7 @@ import aiokafka
 import pytest
 from aiokafka import TopicPartition
 from faust.types import TP
+from faust.utils.tracing import noop_span
 from intervaltree import IntervalTree
 
 from streamrouter.admin import TopicAdmin, TopicSpec
@@ -195,6 +196,29 @@ async def test_the_broker_says_which_offsets_hold_records(broker_url: str) -> No
             await client.send_raw(b"k", b"v%d" % n, topic="held")
     for offset in range(3):
         assert await asyncio.wait_for(has_record_at(broker_url, TP("held", 0), offset), 30)
+
+
+async def test_a_revoked_partition_commits_what_was_acked_before_the_rebalance() -> None:
+    # Faust drops a revoked partition's acks before the app's handler waits for the
+    # events in flight and commits: without them the handler committed nothing of what
+    # was acked since the last timed commit, and the next owner processed it again.
+    c = consumer(committed=40, acked=[40, 41, 42], in_flight=[])
+    c.diag = SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None)
+    c.app._start_span_from_rebalancing = lambda name: noop_span()
+    c._active_partitions = None
+    c._paused_partitions = set()
+    c._read_offset = {}
+    c._revoked_acks = {}
+    committable: list[dict[TP, int]] = []
+
+    async def app_handler(revoked: set[TP]) -> None:  # waits for the events, commits
+        committable.append(c._filter_committable_offsets(list(c._acked)))
+
+    c._app_on_revoked = app_handler
+    c._on_partitions_revoked = c._commit_revoked
+    await c.on_partitions_revoked({TOPIC})
+    assert committable == [{TOPIC: 43}]
+    assert TOPIC not in c._acked and TOPIC not in c._committed_offset  # forgotten after
 
 
 async def nothing(*partitions: TopicPartition) -> None:
