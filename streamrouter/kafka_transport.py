@@ -41,7 +41,14 @@
    and commit, so everything acked since the last timed commit (up to
    ``broker_commit_interval``) was processed again by the partition's next owner: its
    model calls repeated, dozens of requests per rebalance at 30 requests a second. Here
-   the acks are kept for that commit and forgotten after it.
+   the acks are kept for that commit and forgotten after it. Not when the group no
+   longer knows the member (a broker that restarted empty): its partitions were lost,
+   not handed over, and the old offsets committed to the new topics would skip their
+   first records.
+7. What was fetched again is delivered only where it was not processed. The seek back
+   of 3. fetches every record after the skipped one too: those acked since the last
+   commit, and those in flight when the seek was made, are not delivered a second time
+   (each was sent to a model again before).
 
 All override private hooks of faust-streaming 0.15.3 and aiokafka 0.14.0, the versions
 pyproject.toml pins exactly.
@@ -56,6 +63,7 @@ from typing import Any, ClassVar
 
 import aiokafka
 from aiokafka import TopicPartition
+from aiokafka.protocol.commit import OffsetCommitRequest
 from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
@@ -159,14 +167,24 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         self._sought: dict[tuple[TP, int], asyncio.Future[bool]] = {}
         self._seeking: set[asyncio.Future[None]] = set()
         self._revoked_acks: dict[TP, AckState] = {}
+        # (tp, offset) in flight when a seek back was made, this assignment (see 7.)
+        self._in_flight_when_sought: set[tuple[TP, int]] = set()
+        self._deliver = self.callback
+        self.callback = self._deliver_unless_processed
         self._app_on_revoked = self._on_partitions_revoked
         self._on_partitions_revoked = self._commit_revoked
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """Faust forgets the revoked partitions' acks here, before it calls the app's
         handler that waits for the events in flight and commits (see the module doc, 6.)."""
-        self._revoked_acks = {tp: AckState.of(self, tp) for tp in revoked}
+        lost = self._membership_lost()
+        self._revoked_acks = {} if lost else {tp: AckState.of(self, tp) for tp in revoked}
         await super().on_partitions_revoked(revoked)
+
+    def _membership_lost(self) -> bool:
+        """Whether aiokafka reset the member's generation: the coordinator did not know it."""
+        coordinator = self._thread._ensure_consumer()._coordinator
+        return coordinator.generation == OffsetCommitRequest.DEFAULT_GENERATION_ID
 
     async def _commit_revoked(self, revoked: set[TP]) -> None:
         """The app's revoke handler, with the acks it commits; forgotten after it."""
@@ -197,6 +215,7 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
         for asking in self._sought.values():
             asking.cancel()
         self._sought.clear()  # a new assignment: what its streams skip is fetched again
+        self._in_flight_when_sought.clear()
         committed = await super().seek_to_committed()
         for tp, offset in committed.items():
             if offset is None:  # see the module doc, 4.
@@ -245,8 +264,19 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
             return True
         return holds.result()
 
+    async def _deliver_unless_processed(self, message: Message) -> None:
+        """Hand a fetched record to the streams, unless this assignment has processed it or
+        is processing it (see the module doc, 7.)."""
+        tp, offset = message.tp, message.offset
+        if offset in self._acked_index.get(tp, ()) or (tp, offset) in self._in_flight_when_sought:
+            return
+        await self._deliver(message)
+
     def _fetch_again(self, tp: TP, offset: int) -> None:
         self.log.warning("%r: offset %d was skipped by its stream; fetching again", tp, offset)
+        self._in_flight_when_sought |= {
+            (m.tp, m.offset) for m in list(self._unacked_messages) if m.tp == tp and not m.acked
+        }
         self._ask_broker(tp, offset)
         seeking = asyncio.ensure_future(self._seek_in_consumer_thread(tp, offset))
         self._seeking.add(seeking)

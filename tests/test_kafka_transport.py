@@ -54,6 +54,7 @@ def consumer(
     c._abandoned = set()
     c._sought = {}
     c._seeking = set()
+    c._in_flight_when_sought = set()
     # Faust acks the agents' topics; the tables' changelogs it never commits.
     acked_topic = lambda topic: not topic.endswith("-changelog")  # noqa: E731
     c.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=acked_topic))
@@ -159,6 +160,26 @@ async def test_commits_wait_for_a_skipped_head_record_the_broker_holds() -> None
     assert c._new_offset(TOPIC) == 121
 
 
+async def test_what_is_fetched_again_is_delivered_only_where_it_was_not_processed() -> None:
+    # The seek back to a skipped 118 fetches 119-121 again: 119 and 120 were acked, 121
+    # was in flight when the seek was made. Delivered again, each was sent to a model again.
+    in_flight = FakeMessage(TOPIC, 121)
+    c = consumer(committed=118, acked=[119, 120], in_flight=[in_flight])
+    asked(c)
+    delivered: list[int] = []
+
+    async def deliver(message: FakeMessage) -> None:
+        delivered.append(message.offset)
+
+    c._deliver = deliver
+    assert c._new_offset(TOPIC) is None  # sought back to 118
+    in_flight.acked = True  # 121 done meanwhile; commits still wait for 118
+    for offset in (118, 119, 120, 121, 122):
+        await c._deliver_unless_processed(FakeMessage(TOPIC, offset))
+    await c._deliver_unless_processed(FakeMessage(OTHER, 119))
+    assert delivered == [118, 122, 119]
+
+
 async def test_an_offset_holding_no_record_is_passed_over() -> None:
     c = consumer(committed=118, acked=[119, 120], in_flight=[])
     asked(c)
@@ -198,27 +219,42 @@ async def test_the_broker_says_which_offsets_hold_records(broker_url: str) -> No
         assert await asyncio.wait_for(has_record_at(broker_url, TP("held", 0), offset), 30)
 
 
-async def test_a_revoked_partition_commits_what_was_acked_before_the_rebalance() -> None:
-    # Faust drops a revoked partition's acks before the app's handler waits for the
-    # events in flight and commits: without them the handler committed nothing of what
-    # was acked since the last timed commit, and the next owner processed it again.
+async def revoke(generation: int) -> list[dict[TP, int]]:
+    """Revoke ``TOPIC`` (committed 40, acked 40-42) from a member of ``generation``: what
+    the app's revoke handler, which waits for the events in flight and commits, finds
+    committable."""
     c = consumer(committed=40, acked=[40, 41, 42], in_flight=[])
     c.diag = SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None)
     c.app._start_span_from_rebalancing = lambda name: noop_span()
+    coordinator = SimpleNamespace(generation=generation)
+    c._thread = SimpleNamespace(_ensure_consumer=lambda: SimpleNamespace(_coordinator=coordinator))
     c._active_partitions = None
     c._paused_partitions = set()
     c._read_offset = {}
     c._revoked_acks = {}
     committable: list[dict[TP, int]] = []
 
-    async def app_handler(revoked: set[TP]) -> None:  # waits for the events, commits
+    async def app_handler(revoked: set[TP]) -> None:
         committable.append(c._filter_committable_offsets(list(c._acked)))
 
     c._app_on_revoked = app_handler
     c._on_partitions_revoked = c._commit_revoked
     await c.on_partitions_revoked({TOPIC})
-    assert committable == [{TOPIC: 43}]
     assert TOPIC not in c._acked and TOPIC not in c._committed_offset  # forgotten after
+    return committable
+
+
+async def test_a_revoked_partition_commits_what_was_acked_before_the_rebalance() -> None:
+    # Faust drops a revoked partition's acks before the app's handler commits: without
+    # them it committed nothing acked since the last timed commit, and the next owner
+    # processed it again.
+    assert await revoke(generation=7) == [{TOPIC: 43}]
+
+
+async def test_a_member_the_group_lost_commits_nothing_at_the_revoke() -> None:
+    # The broker restarted empty and did not know the member: offsets of the old topics
+    # committed to the new ones would skip their first records.
+    assert await revoke(generation=-1) == [{}]
 
 
 async def nothing(*partitions: TopicPartition) -> None:
