@@ -293,6 +293,8 @@ class Settings(BaseSettings):
     cooldown_s: float = Field(default=30.0, ge=0)
     # How often a worker checks that its topics exist (and recreates lost ones).
     topic_check_s: float = Field(default=30.0, gt=0)
+    # How often a worker checks its policy file for a new version (SIGHUP: at once).
+    policy_check_s: float = Field(default=5.0, gt=0)
     # On SIGTERM, how long to let work in flight finish before leaving it for redelivery.
     drain_timeout_s: float = Field(default=30.0, ge=0)
     # Events fetched ahead per agent: bounds the memory a backlog can take while the

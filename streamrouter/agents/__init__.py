@@ -3,6 +3,7 @@
 routing.py        admit, budget, classify, answer (one per tier), finalize
 orchestration.py  plan, fan-in, synthesize, and the fan-in deadline timer
 spend.py          book each tenant's spend for budgets
+policy_reload.py  take up a new version of the policy file (timer, SIGHUP)
 base.py           what they share: the runtime, the agent loop, sending, errors
 """
 
@@ -12,6 +13,7 @@ import faust
 
 from streamrouter.agents.base import Runtime, Tables
 from streamrouter.agents.orchestration import OrchestrationAgents
+from streamrouter.agents.policy_reload import PolicyReload
 from streamrouter.agents.routing import RoutingAgents
 from streamrouter.agents.spend import SpendAgents
 
@@ -19,7 +21,7 @@ __all__ = ["Runtime", "Tables", "register_agents"]
 
 
 def register_agents(app: faust.App, runtime: Runtime) -> None:
-    for group in (RoutingAgents, OrchestrationAgents, SpendAgents):
+    for group in (RoutingAgents, OrchestrationAgents, SpendAgents, PolicyReload):
         group(runtime).register(app)
 
     @app.on_partitions_assigned.connect

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TypeVar
@@ -129,6 +129,17 @@ class Runtime:
             ),
             cooldowns=Cooldowns(settings.cooldown_failures, settings.cooldown_s),
         )
+
+    def use_policy(self, policy: Policy) -> None:
+        """Route by ``policy`` from the next event on (``policy_file.reload_refusal`` has
+        passed it). Raises ``ConfigError`` for a learned router that does not load, with
+        the running policy kept."""
+        learned = load_learned_router(policy)
+        if policy.bypass != self.policy.bypass:
+            self.bypass = BypassWindow(policy.bypass)
+        self.policy, self.learned = policy, learned
+        if "ctx" in self.__dict__:
+            self.__dict__["ctx"] = replace(self.ctx, policy=policy)
 
     async def close(self) -> None:
         if "ctx" in self.__dict__:
