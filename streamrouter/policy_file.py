@@ -14,7 +14,10 @@ from streamrouter.config import Policy, load_policy
 from streamrouter.errors import ConfigError
 from streamrouter.llm.pricing import PriceTable
 
-__all__ = ["PolicyFile", "PolicyVersion", "reload_refusal", "version_of"]
+__all__ = ["BUILT_IN", "PolicyFile", "PolicyVersion", "reload_refusal", "version_of"]
+
+# The version of the policy a worker runs without a policy file.
+BUILT_IN = "built-in"
 
 UNREADABLE = "unreadable"
 
@@ -53,10 +56,6 @@ class PolicyFile:
 
     path: Path
     seen: str
-
-    @classmethod
-    def at(cls, path: Path) -> PolicyFile:
-        return cls(path, version_of(path.read_bytes()))
 
     def new_version(self) -> PolicyVersion | None:
         """The file's policy if its content changed since last looked at, else None.

@@ -48,7 +48,7 @@ def test_a_model_without_a_price_is_refused() -> None:
 def test_a_new_version_is_read_once(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text("task_map: {commit_message: haiku}\n")
-    followed = PolicyFile.at(path)
+    followed = PolicyFile(path, version_of(path.read_bytes()))
     assert followed.new_version() is None  # the version the worker started with
     path.write_text("task_map: {commit_message: sonnet}\n")
     found = followed.new_version()
@@ -61,7 +61,7 @@ def test_a_new_version_is_read_once(tmp_path: Path) -> None:
 def test_an_invalid_or_unreadable_file_is_reported_once(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text("task_map: {commit_message: haiku}\n")
-    followed = PolicyFile.at(path)
+    followed = PolicyFile(path, version_of(path.read_bytes()))
     path.write_text("tiers: 3\n")
     with pytest.raises(ConfigError, match="invalid policy file"):
         followed.new_version()

@@ -34,6 +34,7 @@ from streamrouter.llm.pricing import PriceTable
 from streamrouter.llm.retry import RetryPolicy
 from streamrouter.pipeline.admit import SourceRecord, dead_letter
 from streamrouter.pipeline.context import PipelineContext
+from streamrouter.policy_file import BUILT_IN, version_of
 from streamrouter.results import error_result
 from streamrouter.routing.bypass import BypassWindow
 from streamrouter.routing.learned import LearnedRouter, LearnedRouterError
@@ -99,6 +100,10 @@ class Runtime:
         self.metrics = metrics
         self.bypass = BypassWindow(policy.bypass)
         self.learned = load_learned_router(policy)
+        # What routes: the policy file's version (policy_file.version_of), or the built-in.
+        self.policy_version = (
+            version_of(settings.policy_file.read_bytes()) if settings.policy_file else BUILT_IN
+        )
         # Results the previous owner of a partition published: reset at each assignment.
         self.handover = FinishedByPreviousOwner(settings.broker, topics.results.get_topic_name())
 
@@ -130,14 +135,14 @@ class Runtime:
             cooldowns=Cooldowns(settings.cooldown_failures, settings.cooldown_s),
         )
 
-    def use_policy(self, policy: Policy) -> None:
+    def use_policy(self, policy: Policy, version: str) -> None:
         """Route by ``policy`` from the next event on (``policy_file.reload_refusal`` has
         passed it). Raises ``ConfigError`` for a learned router that does not load, with
         the running policy kept."""
         learned = load_learned_router(policy)
         if policy.bypass != self.policy.bypass:
             self.bypass = BypassWindow(policy.bypass)
-        self.policy, self.learned = policy, learned
+        self.policy, self.learned, self.policy_version = policy, learned, version
         if "ctx" in self.__dict__:
             self.__dict__["ctx"] = replace(self.ctx, policy=policy)
 

@@ -20,8 +20,7 @@ class PolicyReload(AgentGroup):
         path = self.rt.settings.policy_file
         if path is None:
             return  # the built-in policy: nothing to follow
-        self.file = PolicyFile.at(path)
-        self.running = self.file.seen  # the version routed by
+        self.file = PolicyFile(path, seen=self.rt.policy_version)
         app.timer(self.rt.settings.policy_check_s)(self.check)
         app.task(self.check_on_sighup)
 
@@ -35,7 +34,7 @@ class PolicyReload(AgentGroup):
         try:
             found = self.file.new_version()
         except ConfigError as exc:
-            log.error("%s; still routing by policy version %s", exc, self.running)
+            log.error("%s; still routing by policy version %s", exc, self.rt.policy_version)
             return
         if found is not None:
             self.take_up(found)
@@ -44,7 +43,7 @@ class PolicyReload(AgentGroup):
         reason = reload_refusal(self.rt.policy, found.policy, self.rt.prices)
         if reason is None:
             try:
-                self.rt.use_policy(found.policy)
+                self.rt.use_policy(found.policy, found.version)
             except ConfigError as exc:
                 reason = str(exc)
         if reason is not None:
@@ -54,8 +53,7 @@ class PolicyReload(AgentGroup):
                 self.file.path,
                 found.version,
                 reason,
-                self.running,
+                self.rt.policy_version,
             )
             return
-        self.running = found.version
         log.warning("policy file %s: now routing by version %s", self.file.path, found.version)

@@ -147,7 +147,7 @@ class RoutingAgents(AgentGroup):
             )
             await self.finish(routed.work, result)
             return
-        trace_route(routed)
+        trace_route(routed, self.rt.policy_version)
         await self.send_work(routed)
 
     async def classify_one(self, record: SourceRecord) -> None:
@@ -164,7 +164,7 @@ class RoutingAgents(AgentGroup):
             routed = bypass(work, bypass_to, self.rt.policy.tier_names)
         else:
             routed = await self._classify_and_record(work)
-        trace_route(routed)
+        trace_route(routed, self.rt.policy_version)
         await self.send_work(routed)
 
     async def _classify_and_record(self, work: WorkItem) -> WorkItem:
@@ -249,7 +249,7 @@ class RoutingAgents(AgentGroup):
         self.expiry.track(partition, request_id, now)
 
 
-def trace_route(work: WorkItem) -> None:
+def trace_route(work: WorkItem, policy_version: str) -> None:
     if work.route is None:
         return
     route = work.route
@@ -261,5 +261,6 @@ def trace_route(work: WorkItem) -> None:
             "streamrouter.route.bypass": route.strategy == "bypass",
             "streamrouter.tier": work.tier or "",
             "streamrouter.max_tier": work.max_tier or "",
+            "streamrouter.policy.version": policy_version,
         }
     )

@@ -86,6 +86,7 @@ async def test_one_trace_follows_a_request_through_every_hop(
     assert [s.name for s in escalating] == ["process llm.tier.haiku", "process llm.tier.sonnet"]
     route = next(s for s in mine if s.name == "route")
     assert route.attributes["streamrouter.route.strategy"] == "pinned"
+    assert route.attributes["streamrouter.policy.version"] == "built-in"  # no policy file
     assert all(request.messages[0].content not in str(s.attributes) for s in mine)
 
 
