@@ -149,6 +149,7 @@ def plan_topics(
         *(spec(name) for name in names.internal(policy.tier_names)),
         spec(names.results, topic_settings.results_retention_ms),
         spec(names.dlq, topic_settings.dlq_retention_ms),
+        spec(names.feedback, topic_settings.results_retention_ms),
         *faust_owned,
     ]
 

@@ -8,6 +8,7 @@ streamrouter dev             broker + simulator + worker, sample requests, a tab
 streamrouter send PROMPT     publish a request (or a JSON request on stdin)
 streamrouter tail            print results as they arrive
 streamrouter report          cost, latency, escalation and fallback rates of the results
+streamrouter feedback ID good|bad   rate a result (the report shows the ratings per route)
 streamrouter topics create   create the Kafka topics (or `check` them)
 streamrouter eval            replay labeled data through the pipeline; RouteLLM metrics
 streamrouter calibrate       pick a threshold meeting a target; write it to the policy
@@ -49,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": (
         "streamrouter.commands.client:report",
         "Per route and final tier: requests, cost, latency, escalation and fallback rates.",
+    ),
+    "feedback": (
+        "streamrouter.commands.client:feedback",
+        "Rate a request's result good or bad (or score it 0-1) on the feedback topic.",
     ),
     "topics": (
         "streamrouter.commands.topics:topics",

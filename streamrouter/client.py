@@ -9,6 +9,7 @@ assigned, from the beginning or the end), so reading never triggers a rebalance.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Literal, TypeVar
@@ -18,7 +19,8 @@ from pydantic import BaseModel
 
 from streamrouter.codec import decode, encode
 from streamrouter.config import Topics
-from streamrouter.events import DeadLetter, LLMRequest, LLMResult
+from streamrouter.errors import InvalidEventError
+from streamrouter.events import DeadLetter, Feedback, LLMRequest, LLMResult
 from streamrouter.kafka_security import KafkaSecurity, load_kafka_security
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "records_up_to",
     "wait_for_partitions",
 ]
+
+log = logging.getLogger("streamrouter.client")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -96,6 +100,10 @@ class StreamClient:
             headers=list((headers or {}).items()) or None,
         )
 
+    async def send_feedback(self, feedback: Feedback) -> None:
+        """Publish a verdict on a result to the feedback topic, keyed by its request id."""
+        await self.send_raw(feedback.request_id.encode(), encode(feedback), self.topics.feedback)
+
     def results(self, *, from_beginning: bool = True) -> AsyncIterator[LLMResult]:
         return self._read(self.topics.results, LLMResult, from_beginning)
 
@@ -124,6 +132,31 @@ class StreamClient:
         async with self._assigned(self.topics.results, from_beginning=True) as consumer:
             ends = await consumer.end_offsets(list(consumer.assignment()))
             return [decode(r.value, LLMResult) async for r in records_up_to(consumer, ends)]
+
+    async def feedback_so_far(self) -> list[Feedback]:
+        """Every verdict already on the feedback topic; none if there is no such topic yet
+        (no worker of this version has declared it)."""
+        topic = self.topics.feedback
+        if not await self._exists(topic):
+            return []
+        async with self._assigned(topic, from_beginning=True) as consumer:
+            ends = await consumer.end_offsets(list(consumer.assignment()))
+            values = [r.value async for r in records_up_to(consumer, ends)]
+        found = [f for f in (_decoded_or_none(v, Feedback) for v in values) if f is not None]
+        if len(found) < len(values):
+            # Anyone may publish there; the report goes on without what it cannot read.
+            left_out = len(values) - len(found)
+            log.warning("%d records on %s are not Feedback: left out", left_out, topic)
+        return found
+
+    async def _exists(self, topic: str) -> bool:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._servers, **self._security)
+        await _started(consumer)
+        try:
+            metadata = await consumer._client.fetch_all_metadata()  # fresh, not the cache
+            return bool(metadata.partitions_for_topic(topic))
+        finally:
+            await consumer.stop()
 
     async def _read(self, topic: str, model: type[M], from_beginning: bool) -> AsyncIterator[M]:
         async with self._assigned(topic, from_beginning) as consumer:
@@ -206,3 +239,10 @@ async def wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int
         if partitions:
             return set(partitions)
         await asyncio.sleep(0.5)
+
+
+def _decoded_or_none(value: bytes | None, model: type[M]) -> M | None:
+    try:
+        return decode(value or b"", model)
+    except InvalidEventError:
+        return None

@@ -50,6 +50,7 @@ from streamrouter.events import (
     ErrorInfo,
     Escalation,
     FanInEvent,
+    Feedback,
     LLMRequest,
     LLMResult,
     Message,
@@ -80,6 +81,7 @@ _SCHEMA_FILES = (
     "SubtaskResult",
     "WorkItem",
     "FanInEvent",
+    "Feedback",
 )
 # Earlier versions of the topic-level schemas (``schemas/history/<stem>.avsc``), each a
 # standalone file whose frames decode into the model of the record it names.
@@ -101,6 +103,7 @@ _RECORD_TYPES: tuple[type[Record], ...] = (
     LLMResult,
     FanInEvent,
     DeadLetter,
+    Feedback,
 )
 _NAMED_TYPES = frozenset({"record", "error", "enum", "fixed"})
 

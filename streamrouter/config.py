@@ -255,6 +255,10 @@ class Topics(BaseModel):
     def dlq(self) -> str:
         return f"{self.prefix}dlq"
 
+    @property
+    def feedback(self) -> str:
+        return f"{self.prefix}feedback"
+
 
 class Settings(BaseSettings):
     """Operational settings, from ``STREAMROUTER_*`` environment variables."""

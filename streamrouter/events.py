@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from streamrouter.blocks import (
     MessageContent,
@@ -39,6 +39,9 @@ __all__ = [
     "ErrorInfo",
     "Escalation",
     "FanInEvent",
+    "Feedback",
+    "FeedbackLabel",
+    "FeedbackSource",
     "LLMRequest",
     "LLMResult",
     "Message",
@@ -70,6 +73,8 @@ AttemptOutcome = Literal[
     "synthesized",
 ]
 ResultStatus = Literal["ok", "error"]
+FeedbackLabel = Literal["good", "bad"]
+FeedbackSource = Literal["user", "judge"]
 ServiceTier = Literal["auto", "standard_only"]
 
 # The outcomes of a call that failed (and that a fallback chain moves past).
@@ -321,3 +326,25 @@ class DeadLetter(Record):
     error_type: str
     error_message: str
     failed_at: UtcDatetime
+
+
+class Feedback(Record):
+    """A verdict on a request's result: a user's thumbs up or down, or a judge's score."""
+
+    request_id: str = Field(min_length=1)
+    label: FeedbackLabel | None = None
+    score: float | None = Field(default=None, ge=0.0, le=1.0)
+    source: FeedbackSource = "user"
+    comment: str | None = Field(default=None, max_length=2000)
+    at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _has_a_verdict(self) -> Feedback:
+        if self.label is None and self.score is None:
+            raise ValueError("feedback needs a label (good or bad) or a score (0 to 1)")
+        return self
+
+    @property
+    def good(self) -> bool:
+        """The verdict as good or not: the label, else a score of at least a half."""
+        return self.label == "good" if self.label is not None else (self.score or 0.0) >= 0.5

@@ -1,9 +1,12 @@
-"""``streamrouter report``: what each route cost and how often it escalated.
+"""``streamrouter report``: what each route cost, how often it escalated, and how its
+answers were rated.
 
-Pure: it takes results and a price, and returns figures. Per route strategy and per
-final tier: requests, share, total and mean cost, p50/p95 latency, escalation,
-fallback and error rates; and the saving against sending everything to the top tier,
-priced from the same token counts (each request's answering call, at top-tier prices).
+Pure: it takes results, feedback and a price, and returns figures. Per route strategy
+and per final tier: requests, share, total and mean cost, p50/p95 latency, escalation,
+fallback and error rates, the requests with a verdict on the feedback topic and the
+share of those rated good (a request's latest verdict counts); and the saving against
+sending everything to the top tier, priced from the same token counts (each request's
+answering call, at top-tier prices).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from streamrouter.events import Attempt, LLMResult
+from streamrouter.events import Attempt, Feedback, LLMResult
 from streamrouter.llm.pricing import (
     ModelPrice,
     PriceTable,
@@ -29,6 +32,7 @@ __all__ = [
     "cache_saving",
     "cost_on_top_tier",
     "format_report",
+    "latest_verdicts",
     "percentile",
     "summarize",
 ]
@@ -46,6 +50,8 @@ class GroupFigures:
     escalation_rate: float
     fallback_rate: float
     error_rate: float
+    rated: int  # requests with a verdict on the feedback topic
+    good_share: float | None  # of those, rated good (None: none rated)
 
 
 @dataclass(frozen=True)
@@ -112,8 +118,10 @@ def summarize(
     prices: PriceTable,
     top_model: str,
     since: datetime | None = None,
+    feedback: Iterable[Feedback] = (),
 ) -> CostReport:
     chosen = [r for r in results if since is None or r.completed_at >= since]
+    verdicts = latest_verdicts(feedback)
     total = sum(r.total_cost_usd for r in chosen)
     top = prices.price_for(top_model)
     top_cost = sum(cost_on_top_tier(r, top) for r in chosen)
@@ -128,21 +136,36 @@ def summarize(
         cache_read_tokens=sum(a.cache_read_input_tokens for a in attempts),
         cache_write_tokens=sum(a.cache_creation_input_tokens for a in attempts),
         cache_saving_usd=sum(cache_saving(a, prices) for a in attempts),
-        by_route=_grouped(chosen, lambda r: r.route.strategy if r.route else "none"),
-        by_tier=_grouped(chosen, lambda r: r.tier or "none"),
+        by_route=_grouped(chosen, verdicts, lambda r: r.route.strategy if r.route else "none"),
+        by_tier=_grouped(chosen, verdicts, lambda r: r.tier or "none"),
         since=since,
     )
 
 
-def _grouped(results: list[LLMResult], key: Callable[[LLMResult], str]) -> list[GroupFigures]:
+def latest_verdicts(feedback: Iterable[Feedback]) -> dict[str, bool]:
+    """Each rated request's latest verdict: good or not."""
+    latest: dict[str, Feedback] = {}
+    for verdict in feedback:
+        seen = latest.get(verdict.request_id)
+        if seen is None or verdict.at >= seen.at:
+            latest[verdict.request_id] = verdict
+    return {rid: verdict.good for rid, verdict in latest.items()}
+
+
+def _grouped(
+    results: list[LLMResult], verdicts: dict[str, bool], key: Callable[[LLMResult], str]
+) -> list[GroupFigures]:
     groups: dict[str, list[LLMResult]] = {}
     for result in results:
         groups.setdefault(key(result), []).append(result)
-    return [_figures(name, group, len(results)) for name, group in sorted(groups.items())]
+    return [_figures(name, group, len(results), verdicts) for name, group in sorted(groups.items())]
 
 
-def _figures(name: str, group: list[LLMResult], everything: int) -> GroupFigures:
+def _figures(
+    name: str, group: list[LLMResult], everything: int, verdicts: dict[str, bool]
+) -> GroupFigures:
     count = len(group)
+    rated = [verdicts[r.request_id] for r in group if r.request_id in verdicts]
     cost = sum(r.total_cost_usd for r in group)
     latencies = [r.total_latency_ms for r in group]
     return GroupFigures(
@@ -156,6 +179,8 @@ def _figures(name: str, group: list[LLMResult], everything: int) -> GroupFigures
         escalation_rate=sum(r.escalated for r in group) / count,
         fallback_rate=sum(r.fallback_used for r in group) / count,
         error_rate=sum(r.status == "error" for r in group) / count,
+        rated=len(rated),
+        good_share=sum(rated) / len(rated) if rated else None,
     )
 
 
@@ -186,6 +211,8 @@ def _table(title: str, groups: list[GroupFigures]) -> str:
         "esc",
         "fb",
         "err",
+        "rated",
+        "good",
     )
     rows = [header] + [
         (
@@ -199,6 +226,8 @@ def _table(title: str, groups: list[GroupFigures]) -> str:
             f"{g.escalation_rate:.1%}",
             f"{g.fallback_rate:.1%}",
             f"{g.error_rate:.1%}",
+            str(g.rated),
+            "-" if g.good_share is None else f"{g.good_share:.1%}",
         )
         for g in groups
     ]

@@ -35,6 +35,7 @@ class AppTopics:
     completions: faust.TopicT
     results: faust.TopicT
     dlq: faust.TopicT
+    feedback: faust.TopicT
 
 
 def declare_topics(app: faust.App, settings: Settings, policy: Policy) -> AppTopics:
@@ -63,6 +64,7 @@ def declare_topics(app: faust.App, settings: Settings, policy: Policy) -> AppTop
         completions=topic(names.completions),
         results=topic(names.results),
         dlq=topic(names.dlq),
+        feedback=topic(names.feedback),
     )
 
 

@@ -29,6 +29,7 @@ from streamrouter.events import (
     ErrorInfo,
     Escalation,
     FanInEvent,
+    Feedback,
     LLMRequest,
     LLMResult,
     Message,
@@ -55,6 +56,7 @@ RECORD_TYPES: list[type[Record]] = [
     LLMResult,
     FanInEvent,
     DeadLetter,
+    Feedback,
 ]
 # Records of the Messages API's shapes inside LLMRequest, mirrored one to one.
 PARAM_TYPES: list[type[BaseModel]] = [
@@ -95,7 +97,7 @@ LLMREQUEST_V1_FINGERPRINT = "180cb4b8112c707d"
 # stop_sequence (schemas/history/LLMResult.v1).
 LLMRESULT_V1_FINGERPRINT = "7cd040c5847f6bb2"
 # The schemas of the topics users publish to or read: each file stands alone.
-TOPIC_LEVEL: list[type[Record]] = [LLMRequest, LLMResult, DeadLetter]
+TOPIC_LEVEL: list[type[Record]] = [LLMRequest, LLMResult, DeadLetter, Feedback]
 # The schema files in the order they load: a file references only types of the files before.
 SCHEMA_FILES = [
     "LLMRequest",
@@ -106,6 +108,7 @@ SCHEMA_FILES = [
     "SubtaskResult",
     "WorkItem",
     "FanInEvent",
+    "Feedback",
 ]
 
 REQUEST = LLMRequest(
@@ -263,6 +266,8 @@ BLOCKS_REQUEST = LLMRequest.model_validate(
 )
 
 EXAMPLES: list[Record] = [
+    Feedback(request_id="req-1", label="bad", comment="wrong total", at=NOW),
+    Feedback(request_id="req-1", score=0.75, source="judge", at=NOW),
     Message(role="assistant", content=""),
     Message(role="user", content=[blocks.TextBlock(type="text", text="hi")]),
     REQUEST,
@@ -970,6 +975,8 @@ def test_literal_types_mirror_avro_enums() -> None:
             "Complexity",
             "AttemptOutcome",
             "ResultStatus",
+            "FeedbackLabel",
+            "FeedbackSource",
         )
     }
 

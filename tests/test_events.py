@@ -11,6 +11,7 @@ from streamrouter.codec import decode, encode
 from streamrouter.events import (
     Attempt,
     DeadLetter,
+    Feedback,
     LLMRequest,
     LLMResult,
     Message,
@@ -492,3 +493,13 @@ def test_a_result_block_of_another_type_is_named_as_such() -> None:
     assert error["loc"] == (1,)
     assert error["type"] == "unknown_result_block"
     assert "the types are text, tool_use, thinking, redacted_thinking" in error["msg"]
+
+
+def test_feedback_needs_a_label_or_a_score_in_range() -> None:
+    at = datetime(2026, 12, 4, tzinfo=UTC)
+    with pytest.raises(ValidationError, match="needs a label"):
+        Feedback(request_id="r", at=at)
+    with pytest.raises(ValidationError):
+        Feedback(request_id="r", score=1.5, at=at)
+    assert Feedback(request_id="r", score=0.4, at=at).good is False
+    assert Feedback(request_id="r", label="good", score=0.1, at=at).good is True  # the label

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streamrouter.commands.client import parse_since
-from streamrouter.events import Attempt, LLMResult, Route
+from streamrouter.events import Attempt, Feedback, LLMResult, Route
 from streamrouter.llm.pricing import PriceTable
 from streamrouter.report import format_report, percentile, summarize
 
@@ -97,6 +97,27 @@ def test_figures_by_route_and_by_tier() -> None:
     assert routes["classifier"].fallback_rate == 1.0
     assert routes["pinned"].error_rate == 1.0
     assert {name: g.requests for name, g in tiers.items()} == {"haiku": 2, "opus": 1, "sonnet": 1}
+
+
+def verdict(rid: str, minutes: int, **fields: object) -> Feedback:
+    return Feedback(request_id=rid, at=NOW + timedelta(minutes=minutes), **fields)  # type: ignore[arg-type]
+
+
+def test_rated_answers_per_route_and_tier_by_their_latest_verdict() -> None:
+    feedback = [
+        verdict("b", 2, label="bad"),
+        verdict("a", 1, label="good"),
+        verdict("b", 1, label="good"),  # older than the bad one
+        verdict("c", 1, score=0.6, source="judge"),  # a score of a half or more is good
+        verdict("unknown", 1, label="bad"),  # no result of it in the report
+    ]
+    report = summarize(RESULTS, PRICES, TOP, feedback=feedback)
+    routes = {g.name: (g.rated, g.good_share) for g in report.by_route}
+    tiers = {g.name: (g.rated, g.good_share) for g in report.by_tier}
+
+    assert routes == {"task_map": (2, 0.5), "classifier": (1, 1.0), "pinned": (0, None)}
+    assert tiers == {"haiku": (1, 1.0), "sonnet": (1, 0.0), "opus": (1, 1.0)}
+    assert "rated  good" in format_report(report)
 
 
 def test_since_filters_by_completion_time() -> None:

@@ -69,7 +69,7 @@ class RoutingAgents(AgentGroup):
         refuse to run on a requests topic with another partition count than the ledger's
         (every ledger write would fail): one created after the worker adopted the
         broker's count at its start (``partitions.py``). Raising here stops the worker."""
-        for topic in (self.topics.results, self.topics.dlq):
+        for topic in (self.topics.results, self.topics.dlq, self.topics.feedback):
             await topic.maybe_declare()
         settings = self.rt.settings
         name = settings.topics.requests

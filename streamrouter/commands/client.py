@@ -1,5 +1,5 @@
-"""``streamrouter send``, ``tail`` and ``report``: the service's topics as a user reads and
-writes them, through ``StreamClient``.
+"""``streamrouter send``, ``tail``, ``report`` and ``feedback``: the service's topics as a
+user reads and writes them, through ``StreamClient``.
 
 Bad input to ``send`` is one line and exit 2, before anything is sent: a request that
 breaks the schema (``LLMRequest``: malformed JSON on stdin, a message whose content is a
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_options",
     "describe_validation_error",
+    "feedback",
     "parse_since",
     "report",
     "send",
@@ -98,7 +99,10 @@ def tail(from_beginning: bool) -> None:
 @option("--since", default=None, help="Only results completed since: 30m, 2h, 1d or ISO.")
 @option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def report(since: str | None, as_json: bool) -> None:
-    """Per route and final tier: requests, cost, latency, escalation and fallback rates."""
+    """Per route and final tier: requests, cost, latency, escalation and fallback rates.
+
+    With the ratings of ``streamrouter feedback``: the answers rated, and the share rated
+    good (each request's latest verdict)."""
     from streamrouter.client import StreamClient
     from streamrouter.config import load_service_config
     from streamrouter.report import format_report, summarize
@@ -108,8 +112,47 @@ def report(since: str | None, as_json: bool) -> None:
     moment = parse_since(since)
     client = StreamClient(settings.broker, settings.topics)
     results = run(client.results_so_far(), broker=settings.broker)
-    figures = summarize(results, config.prices, config.policy.tiers[-1].model, moment)
+    feedback = run(client.feedback_so_far(), broker=settings.broker)
+    top_model = config.policy.tiers[-1].model
+    figures = summarize(results, config.prices, top_model, moment, feedback)
     print(json.dumps(figures.to_json(), indent=2) if as_json else format_report(figures))
+
+
+@click.command()
+@click.argument("request_id")
+@click.argument("label", required=False, type=click.Choice(["good", "bad"]))
+@option("--score", type=click.FloatRange(0, 1), default=None, help="0 (useless) to 1.")
+@option("--comment", default=None, help="Free text kept with the verdict.")
+@option("--source", type=click.Choice(["user", "judge"]), default="user")
+def feedback(
+    request_id: str, label: str | None, score: float | None, comment: str | None, source: str
+) -> None:
+    """Rate a request's result good or bad (or score it 0-1) on the feedback topic."""
+    from pydantic import ValidationError
+
+    from streamrouter.client import StreamClient
+    from streamrouter.config import load_settings
+    from streamrouter.events import Feedback
+
+    try:
+        verdict = Feedback(
+            request_id=request_id,
+            label=label,
+            score=score,
+            comment=comment,
+            source=source,
+            at=datetime.now(UTC),
+        )
+    except ValidationError as exc:
+        raise BadInputError(describe_validation_error(exc)) from exc
+    settings = load_settings()
+
+    async def publish() -> None:
+        async with StreamClient(settings.broker, settings.topics) as client:
+            await client.send_feedback(verdict)
+
+    run(publish(), broker=settings.broker)
+    print(f"{request_id}: {label or score} ({source}) sent to {settings.topics.feedback}")
 
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:

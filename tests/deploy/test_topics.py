@@ -59,11 +59,13 @@ def test_the_plan_names_every_topic_with_partitions_replication_and_retention() 
         "p.spend",
         "p.results",
         "p.dlq",
+        "p.feedback",
         "app-ledger-changelog",
     ]
     assert {(s.partitions, s.replication_factor) for s in specs} == {(6, 3)}
     configs = {s.name: dict(s.configs) for s in specs}
     assert configs["p.results"] == {"retention.ms": "86400000"}
+    assert configs["p.feedback"] == {"retention.ms": "86400000"}  # kept as long as results
     assert configs["p.dlq"] == {"retention.ms": "-1"}
     assert configs["p.requests"] == {}
 

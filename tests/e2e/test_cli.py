@@ -146,3 +146,38 @@ async def test_report_json_matches_the_results_on_the_topic(stack: EmbeddedStack
     assert sum(g["escalation_rate"] * g["requests"] for g in by_route.values()) == pytest.approx(
         len(escalated)
     )
+
+
+async def test_feedback_on_a_result_shows_in_the_report(stack: EmbeddedStack) -> None:
+    from streamrouter.client import StreamClient
+    from streamrouter.config import Topics
+
+    from .conftest import RESULT_TIMEOUT_S, new_request
+
+    async with StreamClient(stack.broker_url, Topics(prefix="llm.")) as client:
+        rated = new_request("E2E-FEEDBACK", tier="sonnet")
+        await client.send(rated)
+        await client.wait_for_results([rated.request_id], RESULT_TIMEOUT_S)
+    env = {**os.environ, "STREAMROUTER_BROKER": stack.broker_url}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = streamrouter(*args)
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+
+    first = cli("feedback", rated.request_id, "good", "--comment", "right")
+    assert first.returncode == 0, first.stderr
+    assert cli("feedback", rated.request_id, "bad").returncode == 0  # the latest counts
+    async with StreamClient(stack.broker_url, Topics(prefix="llm.")) as client:
+        await client.send_raw(b"junk", b"not a verdict", topic=client.topics.feedback)
+    done = cli("report", "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert "records on llm.feedback are not Feedback: left out" in done.stderr
+    pinned = next(g for g in json.loads(done.stdout)["by_route"] if g["name"] == "pinned")
+    assert pinned["rated"] >= 1
+    assert pinned["good_share"] < 1.0
+    async with StreamClient(stack.broker_url, Topics(prefix="llm.")) as client:
+        verdicts = [f for f in await client.feedback_so_far() if f.request_id == rated.request_id]
+    assert [(f.label, f.comment) for f in verdicts] == [("good", "right"), ("bad", None)]
