@@ -2,7 +2,8 @@
 
 ``plan`` asks the planner for subtasks and returns the parent with its (bounded) plan;
 ``subtask_items`` turns the plan into work items for the tier topics (keyed by the
-parent's id, so the fan-in and every subtask share its partition); ``synthesize``
+parent's id, so the fan-in and every subtask share its partition; each subtask carries
+the parent's system prompt and the images and documents it was sent); ``synthesize``
 writes the final answer from the subtask answers. Cost and tokens of every call, the
 subtasks' included, roll up into the parent's attempts.
 """
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from streamrouter.blocks import DocumentBlock, ImageBlock, TextBlock
 from streamrouter.events import FAILED_OUTCOMES, LLMRequest, LLMResult, Message, Route, WorkItem
 from streamrouter.llm.fallback import ChainExhaustedError, call_with_fallback
 from streamrouter.pipeline.context import PipelineContext
@@ -70,7 +72,8 @@ def subtask_items(parent: WorkItem, now: datetime) -> list[WorkItem]:
             request=LLMRequest(
                 request_id=f"{parent_id}/{subtask.subtask_id}",
                 tenant=request.tenant,
-                messages=[Message(role="user", content=subtask.prompt)],
+                system=request.system,
+                messages=[subtask_message(request, subtask.prompt)],
                 max_tokens=request.max_tokens,
                 metadata=request.metadata,
             ),
@@ -86,6 +89,17 @@ def subtask_items(parent: WorkItem, now: datetime) -> list[WorkItem]:
         )
         for subtask in parent.plan
     ]
+
+
+def subtask_message(request: LLMRequest, prompt: str) -> Message:
+    """A subtask's question, with the images and documents of the request's last user
+    message: what the subtask asks about may be in them."""
+    last = request.last_user_message
+    blocks = [] if last is None or isinstance(last.content, str) else last.content
+    media = [b for b in blocks if isinstance(b, ImageBlock | DocumentBlock)]
+    if not media:
+        return Message(role="user", content=prompt)
+    return Message(role="user", content=[*media, TextBlock(type="text", text=prompt)])
 
 
 async def synthesize(
