@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,11 @@ from streamrouter.errors import (
     RateLimitedError,
     RequestRejectedError,
 )
-from streamrouter.llm.connections import DEFAULT_MAX_CONNECTIONS, ShardedTransport
+from streamrouter.llm.connections import (
+    DEFAULT_MAX_CONNECTIONS,
+    ShardedTransport,
+    environment_proxy,
+)
 from streamrouter.llm.pricing import PriceTable, TokenUsage, price_usage
 from streamrouter.llm.retry import Failure, RetryPolicy, retry_delay
 
@@ -68,6 +73,10 @@ class ModelReply:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Where the SDK sends calls when ``ANTHROPIC_BASE_URL`` is not set.
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+
+
 def create_anthropic_client(
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> anthropic.AsyncAnthropic:
@@ -76,14 +85,18 @@ def create_anthropic_client(
     No SDK retries (the gateway's, see :mod:`streamrouter.llm.retry`) and no client-wide
     timeout: each call gets its own. The SDK's own OpenTelemetry spans are off:
     streamrouter emits GenAI spans itself. Up to ``max_connections`` calls at once, over
-    small connection pools (:mod:`streamrouter.llm.connections`).
+    small connection pools (:mod:`streamrouter.llm.connections`), through the proxy the
+    environment names for the API's URL.
     """
+    base_url = os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
     http_client = httpx2.AsyncClient(
-        transport=ShardedTransport(max_connections),
+        transport=ShardedTransport(max_connections, proxy=environment_proxy(base_url)),
         timeout=anthropic.DEFAULT_TIMEOUT,
         follow_redirects=True,
     )
-    return anthropic.AsyncAnthropic(max_retries=0, open_telemetry=False, http_client=http_client)
+    return anthropic.AsyncAnthropic(
+        base_url=base_url, max_retries=0, open_telemetry=False, http_client=http_client
+    )
 
 
 class ModelGateway:

@@ -8,17 +8,29 @@ took about 30% of a worker's CPU (5.7 ms per request, 4.0 ms with these pools;
 ``ShardedTransport`` spreads calls over pools of at most ``SHARD_CONNECTIONS``
 connections each, and sends each request to the pool with the fewest calls in flight
 (the first such pool, so that light traffic keeps reusing a few warm connections).
+httpx reads the proxy settings of the environment (``HTTPS_PROXY``, ``NO_PROXY``...)
+only for a client without a transport of its own, so the pools take the proxy the
+environment names for the API's URL (``environment_proxy``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import socket
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 
 import httpx2
 
-__all__ = ["DEFAULT_MAX_CONNECTIONS", "SHARD_CONNECTIONS", "ShardedTransport", "least_busy"]
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "SHARD_CONNECTIONS",
+    "ShardedTransport",
+    "environment_proxy",
+    "least_busy",
+]
 
 DEFAULT_MAX_CONNECTIONS = 1000  # as the SDK's own pool
 SHARD_CONNECTIONS = 100
@@ -35,22 +47,46 @@ _KEEPALIVE = [
 ]
 
 
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, either case); none for a host ``NO_PROXY`` lists, nor for this machine
+    (the embedded stack's simulator)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if _is_loopback(host) or urllib.request.proxy_bypass(host):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def least_busy(in_flight: list[int]) -> int:
     """The pool to send to: the first of those with the fewest calls in flight."""
     return in_flight.index(min(in_flight))
 
 
 class ShardedTransport(httpx2.AsyncBaseTransport):
-    """At most ``max_connections`` connections, in pools of ``SHARD_CONNECTIONS``."""
+    """At most ``max_connections`` connections, in pools of ``SHARD_CONNECTIONS``, through
+    ``proxy`` if one is given."""
 
-    def __init__(self, max_connections: int) -> None:
+    def __init__(self, max_connections: int, proxy: str | None = None) -> None:
         shards = max(1, math.ceil(max_connections / SHARD_CONNECTIONS))
         per_shard = math.ceil(max_connections / shards)
         limits = httpx2.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
         self.max_connections = per_shard * shards
         tls = httpx2.create_ssl_context()  # one for all: each loads the CA bundle (~20 ms)
         self._shards = [
-            httpx2.AsyncHTTPTransport(verify=tls, limits=limits, socket_options=_KEEPALIVE)
+            httpx2.AsyncHTTPTransport(
+                verify=tls, limits=limits, socket_options=_KEEPALIVE, proxy=proxy
+            )
             for _ in range(shards)
         ]
         self.in_flight = [0] * shards  # per shard: requests sent, responses not closed

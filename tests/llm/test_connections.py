@@ -10,7 +10,12 @@ import pytest
 from streamrouter.agents.base import model_call_limit
 from streamrouter.config import Policy, Settings
 from streamrouter.llm.client import create_anthropic_client
-from streamrouter.llm.connections import SHARD_CONNECTIONS, ShardedTransport, least_busy
+from streamrouter.llm.connections import (
+    SHARD_CONNECTIONS,
+    ShardedTransport,
+    environment_proxy,
+    least_busy,
+)
 from streamrouter.sim.scenario import Scenario
 from streamrouter.sim.server import serve
 
@@ -84,3 +89,51 @@ async def test_calls_spread_over_pools_and_release_them(monkeypatch: pytest.Monk
     assert len(seen) == calls
     assert max(c["in_flight"] for c in seen) == calls
     assert in_flight_after == [0, 0, 0]
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def test_the_proxy_the_environment_names_for_the_api(no_proxy_settings: pytest.MonkeyPatch) -> None:
+    env = no_proxy_settings
+    assert environment_proxy("https://api.anthropic.com") is None
+    env.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    assert environment_proxy("https://api.anthropic.com") == "http://proxy.corp:3128"
+    assert environment_proxy("http://api.anthropic.com") is None  # HTTP_PROXY unset
+    env.setenv("NO_PROXY", "anthropic.com")
+    assert environment_proxy("https://api.anthropic.com") is None
+    env.setenv("HTTP_PROXY", "http://proxy.corp:3128")
+    assert environment_proxy("http://127.0.0.1:8080") is None  # this machine: never
+    assert environment_proxy("http://localhost:8080") is None
+
+
+async def test_calls_go_through_the_proxy_the_environment_names(
+    no_proxy_settings: pytest.MonkeyPatch,
+) -> None:
+    # The simulator stands in for the proxy: it answers the absolute-form requests a
+    # client sends a forward proxy. The API's host does not resolve: only through the
+    # proxy can the call succeed (httpx ignores the environment for a client with a
+    # transport of its own, so it did not).
+    async with serve(Scenario.from_data({})) as sim:
+        no_proxy_settings.setenv("HTTP_PROXY", sim.url)
+        no_proxy_settings.setenv("ANTHROPIC_BASE_URL", "http://api.anthropic.invalid")
+        no_proxy_settings.setenv("ANTHROPIC_API_KEY", "test-key")
+        client = create_anthropic_client(10)
+        try:
+            reply = await client.messages.create(
+                model="claude-haiku-4-5",
+                max_tokens=10,
+                messages=[{"role": "user", "content": "hi"}],
+            )
+        finally:
+            await client.close()
+        assert reply.model == "claude-haiku-4-5"
+        assert len(sim.calls) == 1
