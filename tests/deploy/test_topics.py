@@ -217,6 +217,7 @@ def test_topics_create_makes_what_topics_check_confirms(broker_url: str, tmp_pat
         "tt.spend",
         "tt.results",
         "tt.dlq",
+        "tt.feedback",
     ]
     # Faust's: every table's changelog (the ledger's at least) and the leader topic.
     faust_topics = {"topics-test-ledger-changelog", "topics-test-__assignor-__leader"}
