@@ -9,9 +9,10 @@ count that differs would route a request's events to a ledger partition that doe
 hold its id.
 
 The topics are the service's own (``Topics`` in ``config.py``: requests, the internal
-ones between it and the results (``Topics.internal``), results, dlq) and Faust's (each table's
-changelog, compacted, and the assignor's leader topic). Faust would create its own
-topics with a replication factor of 1; creating them here gives them the configured one.
+ones between it and the results (``Topics.internal``), results, dlq, feedback) and
+Faust's (each table's changelog, compacted, and the assignor's leader topic). Faust
+would create its own topics with a replication factor of 1; creating them here gives
+them the configured one.
 
 Settings read here, besides the service's (``STREAMROUTER_*``):
 
