@@ -10,11 +10,14 @@ streamrouter eval --dataset FILE --weak-model COL --strong-model COL
 streamrouter calibrate --dataset FILE --weak-model COL --strong-model COL --quality-floor Q
     picks the cascade threshold (or the learned router's cut-off) that meets a target on
     the calibration split and writes it to a policy file (or the router file)
+streamrouter calibrate --from-feedback --tier haiku --quality-floor Q
+    picks the tier's threshold from the service's own rated results on the broker
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -32,29 +35,37 @@ __all__ = ["calibrate", "evaluate"]
 LEARNED = "learned"
 
 
-_DATASET_OPTIONS: list[Any] = [
-    option("--dataset", type=click.Path(exists=True, dir_okay=False), required=True),
-    option(
-        "--format",
-        "fmt",
-        type=click.Choice(["routellm", "jsonl"]),
-        default=None,
-        help="Default: jsonl for .jsonl files, else RouteLLM CSV.",
-    ),
-    option("--weak-model", required=True, help="Label column of the weak model."),
-    option("--strong-model", required=True, help="Label column of the strong model."),
-    option("--test-fraction", type=float, default=0.33, show_default=True),
-    option("--seed", type=int, default=0, show_default=True, help="Split seed."),
-    option("--max-tokens", type=int, default=1024, show_default=True),
-    option("--limit", type=int, default=0, help="Only the first N rows (0: all)."),
-]
+def _dataset_options(required: bool = True) -> Any:
+    """The options of both commands (listed first in their ``--help``); ``calibrate``
+    checks them itself, since ``--from-feedback`` needs none."""
 
+    def decorate(command: Any) -> Any:
+        for decorator in reversed(
+            [
+                option(
+                    "--dataset", type=click.Path(exists=True, dir_okay=False), required=required
+                ),
+                option(
+                    "--format",
+                    "fmt",
+                    type=click.Choice(["routellm", "jsonl"]),
+                    default=None,
+                    help="Default: jsonl for .jsonl files, else RouteLLM CSV.",
+                ),
+                option("--weak-model", required=required, help="Label column of the weak model."),
+                option(
+                    "--strong-model", required=required, help="Label column of the strong model."
+                ),
+                option("--test-fraction", type=float, default=0.33, show_default=True),
+                option("--seed", type=int, default=0, show_default=True, help="Split seed."),
+                option("--max-tokens", type=int, default=1024, show_default=True),
+                option("--limit", type=int, default=0, help="Only the first N rows (0: all)."),
+            ]
+        ):
+            command = decorator(command)
+        return command
 
-def _dataset_options(command: Any) -> Any:
-    """The options of both commands (listed first in their ``--help``)."""
-    for decorator in reversed(_DATASET_OPTIONS):
-        command = decorator(command)
-    return command
+    return decorate
 
 
 def _load(
@@ -109,7 +120,7 @@ def _learned_scores(
 
 
 @click.command("eval")
-@_dataset_options
+@_dataset_options()
 @option(
     "--policy",
     type=click.Path(exists=True, dir_okay=False),
@@ -209,7 +220,7 @@ def evaluate(
 
 
 @click.command()
-@_dataset_options
+@_dataset_options(required=False)
 @option(
     "--split",
     type=click.Choice(["train", "all"]),
@@ -246,11 +257,17 @@ def evaluate(
     default=None,
     help="Calibrate this learned router's cut-off instead (trained if missing).",
 )
+@option(
+    "--from-feedback",
+    is_flag=True,
+    help="Instead of a dataset: the results and ratings on the broker (STREAMROUTER_BROKER); "
+    "--tier's threshold for --quality-floor.",
+)
 def calibrate(
-    dataset: str,
+    dataset: str | None,
     fmt: str | None,
-    weak_model: str,
-    strong_model: str,
+    weak_model: str | None,
+    strong_model: str | None,
     test_fraction: float,
     seed: int,
     max_tokens: int,
@@ -263,11 +280,19 @@ def calibrate(
     tier: str,
     tune_confidence: bool,
     router_file: str | None,
+    from_feedback: bool,
 ) -> None:
     """Pick the threshold (or cut-off) meeting a target and write it to the policy."""
     from streamrouter.eval.calibration import choose_point, write_threshold
 
     target = _target(quality_floor, strong_share, cost_ceiling)
+    if from_feedback:
+        _calibrate_from_feedback(target, tier, Path(policy_out))
+        return
+    if dataset is None or weak_model is None or strong_model is None:
+        raise click.UsageError(
+            "give --dataset, --weak-model and --strong-model (or --from-feedback)"
+        )
     _, tagged = _load(dataset, fmt, weak_model, strong_model, test_fraction, seed, limit)
     rows = [(e, s) for e, s in tagged if split == "all" or s == "train"]
     if router_file:
@@ -294,6 +319,39 @@ def calibrate(
     print(f"{tier} threshold {point.setting:.4f} written to {policy_out}: {_describe(point)}")
     if tune_confidence:
         print(f"confidence weights: {json.dumps(weights)}")
+
+
+def _calibrate_from_feedback(target: Any, tier: str, policy_out: Path) -> None:
+    """``tier``'s threshold from the rated results on the broker, written to the policy
+    (a worker following that file takes it up; ``streamrouter.eval.feedback``)."""
+    from streamrouter.client import StreamClient
+    from streamrouter.config import Policy, load_settings
+    from streamrouter.eval.calibration import write_threshold
+    from streamrouter.eval.feedback import rated_answers, threshold_for_quality
+    from streamrouter.report import latest_verdicts
+
+    if target.kind != "quality":
+        raise click.UsageError("--from-feedback takes --quality-floor")
+    settings = load_settings()
+    client = StreamClient(settings.broker, settings.topics)
+    results = run(client.results_so_far(), broker=settings.broker)
+    feedback = run(client.feedback_so_far(), broker=settings.broker)
+    rated = rated_answers(results, latest_verdicts(feedback), tier)
+    found = threshold_for_quality(rated, target.value)
+    if found is None:
+        raise click.ClickException(
+            f"no {tier} threshold keeps {tier}'s answers rated good {target.value:.0%} of the "
+            f"time ({len(rated)} rated final answers of {tier}); nothing written"
+        )
+    # Down to the 6 decimals written: the lowest answer kept is not escalated by rounding.
+    threshold = math.floor(found.threshold * 1e6) / 1e6
+    default = {"tiers": [t.model_dump(mode="json", exclude_defaults=True) for t in Policy().tiers]}
+    write_threshold(policy_out, tier, threshold, default_policy=default)
+    print(
+        f"{tier} threshold {threshold:.6f} written to {policy_out}: of {found.rated} rated "
+        f"final answers ({found.good_share:.1%} good), {found.kept} stay at {tier} "
+        f"({found.kept_good_share:.1%} good) and {found.rated - found.kept} would escalate"
+    )
 
 
 def _target(quality: float | None, share: float | None, cost: float | None) -> Any:

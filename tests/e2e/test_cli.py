@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,18 @@ pytestmark = pytest.mark.e2e
 
 def streamrouter(*args: str) -> list[str]:
     return [sys.executable, "-m", "streamrouter", *args]
+
+
+def against(stack: EmbeddedStack) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run a ``streamrouter`` command against ``stack``'s broker."""
+    env = {**os.environ, "STREAMROUTER_BROKER": stack.broker_url}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            streamrouter(*args), capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+
+    return cli
 
 
 def test_dev_runs_the_demo_and_prints_the_table() -> None:
@@ -158,13 +172,7 @@ async def test_feedback_on_a_result_shows_in_the_report(stack: EmbeddedStack) ->
         rated = new_request("E2E-FEEDBACK", tier="sonnet")
         await client.send(rated)
         await client.wait_for_results([rated.request_id], RESULT_TIMEOUT_S)
-    env = {**os.environ, "STREAMROUTER_BROKER": stack.broker_url}
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        command = streamrouter(*args)
-        return subprocess.run(
-            command, capture_output=True, text=True, timeout=120, env=env, check=False
-        )
+    cli = against(stack)
 
     first = cli("feedback", rated.request_id, "good", "--comment", "right")
     assert first.returncode == 0, first.stderr
@@ -181,3 +189,41 @@ async def test_feedback_on_a_result_shows_in_the_report(stack: EmbeddedStack) ->
     async with StreamClient(stack.broker_url, Topics(prefix="llm.")) as client:
         verdicts = [f for f in await client.feedback_so_far() if f.request_id == rated.request_id]
     assert [(f.label, f.comment) for f in verdicts] == [("good", "right"), ("bad", None)]
+
+
+async def test_calibrate_from_feedback_writes_the_tier_threshold_the_ratings_allow(
+    stack: EmbeddedStack, tmp_path: Path
+) -> None:
+    import yaml
+
+    from streamrouter.client import StreamClient
+    from streamrouter.config import Topics, load_policy
+
+    from .conftest import RESULT_TIMEOUT_S, new_request
+
+    requests = [new_request("E2E-COMMIT", task_type="commit_message") for _ in range(3)]
+    async with StreamClient(stack.broker_url, Topics(prefix="llm.")) as client:
+        for request in requests:
+            await client.send(request)
+        found = await client.wait_for_results([r.request_id for r in requests], RESULT_TIMEOUT_S)
+    confidences = [found[r.request_id][0].attempts[-1].confidence for r in requests]
+    assert all(found[r.request_id][0].tier == "haiku" for r in requests)
+    cli = against(stack)
+
+    for request, label in zip(requests, ("good", "good", "bad"), strict=True):
+        assert cli("feedback", request.request_id, label).returncode == 0
+    policy = tmp_path / "policy.yaml"
+    calibrate = ("calibrate", "--from-feedback", "--tier", "haiku", "--policy", str(policy))
+
+    unmet = cli(*calibrate, "--quality-floor", "0.9")
+    assert unmet.returncode == 1 and "nothing written" in unmet.stderr
+    assert not policy.exists()
+    done = cli(*calibrate, "--quality-floor", "0.6")
+
+    assert done.returncode == 0, done.stderr
+    assert "of 3 rated final answers (66.7% good), 3 stay at haiku" in done.stdout
+    tiers = {t["name"]: t for t in yaml.safe_load(policy.read_text())["tiers"]}
+    assert tiers["haiku"]["threshold"] == pytest.approx(min(confidences), abs=1e-6)
+    assert tiers["haiku"]["threshold"] <= min(confidences)  # the lowest kept answer stays
+    assert set(tiers) == {"haiku", "sonnet", "opus"}
+    assert load_policy(policy).tier("haiku").threshold == tiers["haiku"]["threshold"]
