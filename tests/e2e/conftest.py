@@ -8,9 +8,15 @@ markers, so tests do not see each other's events.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,3 +76,48 @@ def model_calls(stack: EmbeddedStack, request_id: str) -> list[dict[str, object]
     with urllib.request.urlopen(f"{stack.sim_url}/_sim/calls", timeout=10) as response:
         calls = json.load(response)
     return [c for c in calls if f"[{request_id}]" in str(c["last_user"])]
+
+
+def streamrouter(*args: str) -> list[str]:
+    """The ``streamrouter`` command line, run with this interpreter."""
+    return [sys.executable, "-m", "streamrouter", *args]
+
+
+def against(stack: EmbeddedStack) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run a ``streamrouter`` command against ``stack``'s broker."""
+    env = {**os.environ, "STREAMROUTER_BROKER": stack.broker_url}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            streamrouter(*args), capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+
+    return cli
+
+
+def hang_up_and_wait_for(stack: EmbeddedStack, line: str, timeout_s: float = 30.0) -> None:
+    """SIGHUP the worker, then wait until its log holds ``line`` once more than before."""
+    log = stack.log_dir / "worker-0.log"
+    before = log.read_text().count(line)
+    pid = stack.workers[0].pid
+    assert pid is not None
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout_s
+    while log.read_text().count(line) == before:
+        assert time.monotonic() < deadline, f"no {line!r} in the worker's log"
+        time.sleep(0.1)
+
+
+@contextmanager
+def following_a_policy_file(
+    policy_file: Path, scenario: str, policy: str
+) -> Iterator[EmbeddedStack]:
+    """A stack whose worker follows ``policy_file`` (holding ``policy`` to start with),
+    checked once a minute: within a test, what changes is SIGHUP's doing."""
+    directory = policy_file.parent
+    scenario_file = directory / "scenario.yaml"
+    scenario_file.write_text(scenario)
+    policy_file.write_text(policy)
+    env = {"STREAMROUTER_POLICY_FILE": str(policy_file), "STREAMROUTER_POLICY_CHECK_S": "60"}
+    with EmbeddedStack(scenario=scenario_file, worker_env=env, log_dir=directory) as running:
+        yield running

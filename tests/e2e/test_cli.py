@@ -6,9 +6,7 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,23 +14,9 @@ import pytest
 from streamrouter.embedded.process import ManagedProcess
 from streamrouter.embedded.stack import EmbeddedStack
 
+from .conftest import against, streamrouter
+
 pytestmark = pytest.mark.e2e
-
-
-def streamrouter(*args: str) -> list[str]:
-    return [sys.executable, "-m", "streamrouter", *args]
-
-
-def against(stack: EmbeddedStack) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run a ``streamrouter`` command against ``stack``'s broker."""
-    env = {**os.environ, "STREAMROUTER_BROKER": stack.broker_url}
-
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            streamrouter(*args), capture_output=True, text=True, timeout=120, env=env, check=False
-        )
-
-    return cli
 
 
 def test_dev_runs_the_demo_and_prints_the_table() -> None:

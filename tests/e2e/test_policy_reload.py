@@ -1,14 +1,9 @@
 """A running worker takes up a new version of its policy file on SIGHUP, and refuses,
 still serving, one that changes what it built at start (its tiers' topics).
-
-The check interval is a minute, so what changes within the test is SIGHUP's doing.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +12,7 @@ import pytest
 from streamrouter.client import StreamClient
 from streamrouter.embedded.stack import EmbeddedStack
 
-from .conftest import new_request
+from .conftest import following_a_policy_file, hang_up_and_wait_for, new_request
 
 pytestmark = [pytest.mark.e2e]
 
@@ -44,12 +39,7 @@ def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(policy_file: Path) -> Iterator[EmbeddedStack]:
-    directory = policy_file.parent
-    scenario = directory / "scenario.yaml"
-    scenario.write_text(SCENARIO)
-    policy_file.write_text(TO_HAIKU)
-    env = {"STREAMROUTER_POLICY_FILE": str(policy_file), "STREAMROUTER_POLICY_CHECK_S": "60"}
-    with EmbeddedStack(scenario=scenario, worker_env=env, log_dir=directory) as running:
+    with following_a_policy_file(policy_file, SCENARIO, TO_HAIKU) as running:
         yield running
 
 
@@ -58,19 +48,6 @@ async def answering_tier(client: StreamClient) -> str | None:
     await client.send(request)
     found = await client.wait_for_results([request.request_id], RESULT_TIMEOUT_S)
     return found[request.request_id][0].tier
-
-
-def hang_up_and_wait_for(stack: EmbeddedStack, line: str, timeout_s: float = 30.0) -> None:
-    """SIGHUP the worker, then wait until its log holds ``line`` once more than before."""
-    log = stack.log_dir / "worker-0.log"
-    before = log.read_text().count(line)
-    pid = stack.workers[0].pid
-    assert pid is not None
-    os.kill(pid, signal.SIGHUP)
-    deadline = time.monotonic() + timeout_s
-    while log.read_text().count(line) == before:
-        assert time.monotonic() < deadline, f"no {line!r} in the worker's log"
-        time.sleep(0.1)
 
 
 async def test_sighup_takes_up_a_new_policy_version(
