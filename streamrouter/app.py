@@ -21,7 +21,7 @@ import faust
 from faust.web import Request, Response, View
 
 from streamrouter.agents import Runtime, Tables, register_agents
-from streamrouter.config import Policy, Settings
+from streamrouter.config import BUILT_IN_POLICY, Policy, Settings
 from streamrouter.kafka_security import load_kafka_security
 from streamrouter.kafka_transport import StreamRouterTransport
 from streamrouter.llm.pricing import PriceTable
@@ -93,7 +93,9 @@ class StreamRouterApp(faust.App):
             )
 
 
-def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.App:
+def create_app(
+    settings: Settings, policy: Policy, prices: PriceTable, policy_version: str = BUILT_IN_POLICY
+) -> faust.App:
     # The SDK's HTTP client logs every request at INFO; model calls are in the results.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     app = StreamRouterApp(
@@ -127,7 +129,7 @@ def create_app(settings: Settings, policy: Policy, prices: PriceTable) -> faust.
         **{name: app.Table(name, default=None, partitions=settings.partitions) for name in TABLES}
     )
     metrics = Metrics()
-    runtime = Runtime(settings, policy, prices, topics, tables, metrics)
+    runtime = Runtime(settings, policy, prices, topics, tables, metrics, policy_version)
     register_agents(app, runtime)
     _add_pages(app, metrics)
 

@@ -228,7 +228,7 @@ def _faust_main(argv: list[str]) -> NoReturn:
             )
         if worker and not asking_for_help:
             config = _with_adopted_partitions(config)
-        app = create_app(config.settings, config.policy, config.prices)
+        app = create_app(config.settings, config.policy, config.prices, config.policy_version)
     except ConfigError as exc:
         print(f"streamrouter: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc

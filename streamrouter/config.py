@@ -13,6 +13,7 @@ overrides any part of it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from streamrouter.routing.confidence import ConfidenceWeights
 from streamrouter.routing.task_map import DEFAULT_TASK_MAP
 
 __all__ = [
+    "BUILT_IN_POLICY",
     "CachePolicy",
     "OrchestratorPolicy",
     "Policy",
@@ -40,6 +42,9 @@ __all__ = [
     "Topics",
     "load_policy",
     "load_service_config",
+    "parse_policy",
+    "policy_version",
+    "read_policy",
 ]
 
 StructuredOutput = Literal["tool", "json_schema"]
@@ -320,13 +325,36 @@ class Settings(BaseSettings):
         return Topics(prefix=self.topic_prefix)
 
 
+# The version of the policy a worker runs without a policy file.
+BUILT_IN_POLICY = "built-in"
+
+
+def policy_version(content: bytes) -> str:
+    """A policy file's version: the start of its content's SHA-256."""
+    return hashlib.sha256(content).hexdigest()[:12]
+
+
 def load_policy(path: Path | None) -> Policy:
     """The default policy, overridden by the YAML file at ``path`` if given."""
+    return read_policy(path)[0]
+
+
+def read_policy(path: Path | None) -> tuple[Policy, str]:
+    """The policy and its version (``policy_version``), from one read of the file."""
     if path is None:
-        return Policy()
+        return Policy(), BUILT_IN_POLICY
     try:
-        raw: Any = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read policy file {path}: {exc}") from exc
+    return parse_policy(content, path), policy_version(content)
+
+
+def parse_policy(content: bytes, path: Path) -> Policy:
+    """The policy the YAML ``content`` of the file at ``path`` holds."""
+    try:
+        raw: Any = yaml.safe_load(content) or {}
+    except yaml.YAMLError as exc:
         raise ConfigError(f"cannot read policy file {path}: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"policy file {path} must hold a mapping")
@@ -354,14 +382,15 @@ class ServiceConfig:
     settings: Settings
     policy: Policy
     prices: PriceTable
+    policy_version: str = BUILT_IN_POLICY
 
 
 def load_service_config() -> ServiceConfig:
     """Settings, policy and prices, checked together: every model the policy may call
     must have a price, so no paid call ever fails to be priced."""
     settings = load_settings()
-    policy = load_policy(settings.policy_file)
+    policy, version = read_policy(settings.policy_file)
     prices = PriceTable.load(settings.prices_file) if settings.prices_file else PriceTable.default()
     for model in policy.models:
         prices.price_for(model)
-    return ServiceConfig(settings, policy, prices)
+    return ServiceConfig(settings, policy, prices, version)

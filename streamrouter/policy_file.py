@@ -6,25 +6,16 @@ worker keeps routing by the version it has.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamrouter.config import Policy, load_policy
+from streamrouter.config import Policy, parse_policy, policy_version
 from streamrouter.errors import ConfigError
 from streamrouter.llm.pricing import PriceTable
 
-__all__ = ["BUILT_IN", "PolicyFile", "PolicyVersion", "reload_refusal", "version_of"]
-
-# The version of the policy a worker runs without a policy file.
-BUILT_IN = "built-in"
+__all__ = ["PolicyFile", "PolicyVersion", "reload_refusal"]
 
 UNREADABLE = "unreadable"
-
-
-def version_of(content: bytes) -> str:
-    """A policy file's version: the start of its content's SHA-256."""
-    return hashlib.sha256(content).hexdigest()[:12]
 
 
 def reload_refusal(running: Policy, new: Policy, prices: PriceTable) -> str | None:
@@ -62,13 +53,14 @@ class PolicyFile:
         Raises ``ConfigError`` for a file that cannot be read or is not a valid policy
         (it counts as looked at: the error is reported once per version)."""
         try:
-            version = version_of(self.path.read_bytes())
+            content = self.path.read_bytes()
         except OSError as exc:
             if self.seen == UNREADABLE:
                 return None
             self.seen = UNREADABLE
             raise ConfigError(f"cannot read policy file {self.path}: {exc}") from exc
+        version = policy_version(content)
         if version == self.seen:
             return None
         self.seen = version
-        return PolicyVersion(load_policy(self.path), version)
+        return PolicyVersion(parse_policy(content, self.path), version)

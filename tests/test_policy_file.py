@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from streamrouter.config import CachePolicy, Policy, TierPolicy
+from streamrouter.config import CachePolicy, Policy, TierPolicy, policy_version
 from streamrouter.errors import ConfigError
 from streamrouter.llm.pricing import PriceTable
-from streamrouter.policy_file import PolicyFile, reload_refusal, version_of
+from streamrouter.policy_file import PolicyFile, reload_refusal
 
 PRICES = PriceTable.default()
 RUNNING = Policy()
@@ -48,20 +48,20 @@ def test_a_model_without_a_price_is_refused() -> None:
 def test_a_new_version_is_read_once(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text("task_map: {commit_message: haiku}\n")
-    followed = PolicyFile(path, version_of(path.read_bytes()))
+    followed = PolicyFile(path, policy_version(path.read_bytes()))
     assert followed.new_version() is None  # the version the worker started with
     path.write_text("task_map: {commit_message: sonnet}\n")
     found = followed.new_version()
     assert found is not None
     assert found.policy.task_map == {"commit_message": "sonnet"}
-    assert found.version == version_of(path.read_bytes())
+    assert found.version == policy_version(path.read_bytes())
     assert followed.new_version() is None
 
 
 def test_an_invalid_or_unreadable_file_is_reported_once(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text("task_map: {commit_message: haiku}\n")
-    followed = PolicyFile(path, version_of(path.read_bytes()))
+    followed = PolicyFile(path, policy_version(path.read_bytes()))
     path.write_text("tiers: 3\n")
     with pytest.raises(ConfigError, match="invalid policy file"):
         followed.new_version()

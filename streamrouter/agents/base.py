@@ -25,7 +25,7 @@ from faust.types import EventT
 from streamrouter.agents.expiry import finished_at
 from streamrouter.agents.handover import FinishedByPreviousOwner
 from streamrouter.codec import decode, encode
-from streamrouter.config import Policy, Settings
+from streamrouter.config import BUILT_IN_POLICY, Policy, Settings
 from streamrouter.errors import ConfigError, InvalidEventError
 from streamrouter.events import DeadLetter, FanInEvent, LLMResult, Record, WorkItem
 from streamrouter.llm.client import ModelGateway, create_anthropic_client
@@ -34,7 +34,6 @@ from streamrouter.llm.pricing import PriceTable
 from streamrouter.llm.retry import RetryPolicy
 from streamrouter.pipeline.admit import SourceRecord, dead_letter
 from streamrouter.pipeline.context import PipelineContext
-from streamrouter.policy_file import BUILT_IN, version_of
 from streamrouter.results import error_result
 from streamrouter.routing.bypass import BypassWindow
 from streamrouter.routing.learned import LearnedRouter, LearnedRouterError
@@ -91,6 +90,7 @@ class Runtime:
         topics: AppTopics,
         tables: Tables,
         metrics: Metrics,
+        policy_version: str = BUILT_IN_POLICY,
     ) -> None:
         self.settings = settings
         self.policy = policy
@@ -100,10 +100,8 @@ class Runtime:
         self.metrics = metrics
         self.bypass = BypassWindow(policy.bypass)
         self.learned = load_learned_router(policy)
-        # What routes: the policy file's version (policy_file.version_of), or the built-in.
-        self.policy_version = (
-            version_of(settings.policy_file.read_bytes()) if settings.policy_file else BUILT_IN
-        )
+        # What routes: the policy file's version (config.policy_version), or the built-in.
+        self.policy_version = policy_version
         # Results the previous owner of a partition published: reset at each assignment.
         self.handover = FinishedByPreviousOwner(settings.broker, topics.results.get_topic_name())
 
