@@ -17,9 +17,8 @@ from typing import Literal, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
-from streamrouter.codec import decode, encode
+from streamrouter.codec import decode, decode_or_none, encode
 from streamrouter.config import Topics
-from streamrouter.errors import InvalidEventError
 from streamrouter.events import DeadLetter, Feedback, LLMRequest, LLMResult
 from streamrouter.kafka_security import KafkaSecurity, load_kafka_security
 
@@ -129,9 +128,9 @@ class StreamClient:
 
     async def results_so_far(self) -> list[LLMResult]:
         """Every result already on the topic (up to its end when called), then stop."""
-        async with self._assigned(self.topics.results, from_beginning=True) as consumer:
-            ends = await consumer.end_offsets(list(consumer.assignment()))
-            return [decode(r.value, LLMResult) async for r in records_up_to(consumer, ends)]
+        return [
+            decode(value, LLMResult) for value in await self._values_so_far(self.topics.results)
+        ]
 
     async def feedback_so_far(self) -> list[Feedback]:
         """Every verdict already on the feedback topic; none if there is no such topic yet
@@ -139,15 +138,19 @@ class StreamClient:
         topic = self.topics.feedback
         if not await self._exists(topic):
             return []
-        async with self._assigned(topic, from_beginning=True) as consumer:
-            ends = await consumer.end_offsets(list(consumer.assignment()))
-            values = [r.value async for r in records_up_to(consumer, ends)]
-        found = [f for f in (_decoded_or_none(v, Feedback) for v in values) if f is not None]
+        values = await self._values_so_far(topic)
+        found = [f for f in (decode_or_none(v, Feedback) for v in values) if f is not None]
         if len(found) < len(values):
             # Anyone may publish there; the report goes on without what it cannot read.
             left_out = len(values) - len(found)
             log.warning("%d records on %s are not Feedback: left out", left_out, topic)
         return found
+
+    async def _values_so_far(self, topic: str) -> list[bytes | None]:
+        """The values of every record already on ``topic`` (up to its end when called)."""
+        async with self._assigned(topic, from_beginning=True) as consumer:
+            ends = await consumer.end_offsets(list(consumer.assignment()))
+            return [r.value async for r in records_up_to(consumer, ends)]
 
     async def _exists(self, topic: str) -> bool:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._servers, **self._security)
@@ -239,10 +242,3 @@ async def wait_for_partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int
         if partitions:
             return set(partitions)
         await asyncio.sleep(0.5)
-
-
-def _decoded_or_none(value: bytes | None, model: type[M]) -> M | None:
-    try:
-        return decode(value or b"", model)
-    except InvalidEventError:
-        return None

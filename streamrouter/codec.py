@@ -43,7 +43,12 @@ from fastavro.schema import to_parsing_canonical_form
 from pydantic import ValidationError
 
 from streamrouter.blocks import AVRO_CONTEXT
-from streamrouter.errors import InvalidRequestError, UndecodableEventError, UnknownSchemaError
+from streamrouter.errors import (
+    InvalidEventError,
+    InvalidRequestError,
+    UndecodableEventError,
+    UnknownSchemaError,
+)
 from streamrouter.events import (
     Attempt,
     DeadLetter,
@@ -61,7 +66,7 @@ from streamrouter.events import (
     WorkItem,
 )
 
-__all__ = ["NAMESPACE", "decode", "encode", "fingerprint"]
+__all__ = ["NAMESPACE", "decode", "decode_or_none", "encode", "fingerprint"]
 
 NAMESPACE = "streamrouter.v1"
 
@@ -164,6 +169,14 @@ def decode(raw: bytes | None, model: type[M]) -> M:
         "neither Avro single-object encoding (C3 01) nor a JSON object; "
         f"starts with {raw[:8].hex(' ')}"
     )
+
+
+def decode_or_none(raw: bytes | None, model: type[M]) -> M | None:
+    """``decode``, or None for anything it refuses."""
+    try:
+        return decode(raw, model)
+    except InvalidEventError:
+        return None
 
 
 def fingerprint(model: type[Record]) -> bytes:

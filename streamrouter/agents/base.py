@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TypeVar
 
 import faust
 from aiokafka.errors import KafkaError
@@ -24,9 +23,9 @@ from faust.types import EventT
 
 from streamrouter.agents.expiry import finished_at
 from streamrouter.agents.handover import FinishedByPreviousOwner
-from streamrouter.codec import decode, encode
+from streamrouter.codec import decode_or_none, encode
 from streamrouter.config import BUILT_IN_POLICY, Policy, Settings
-from streamrouter.errors import ConfigError, InvalidEventError
+from streamrouter.errors import ConfigError
 from streamrouter.events import DeadLetter, FanInEvent, LLMResult, Record, WorkItem
 from streamrouter.llm.client import ModelGateway, create_anthropic_client
 from streamrouter.llm.cooldown import Cooldowns
@@ -62,7 +61,6 @@ LEAVE_BEHIND_FIRST_PAUSE_S = 0.5
 LEAVE_BEHIND_MAX_PAUSE_S = 30.0
 
 Handler = Callable[[SourceRecord], Awaitable[None]]
-R = TypeVar("R", bound=Record)
 
 
 def utcnow() -> datetime:
@@ -269,8 +267,8 @@ class AgentGroup(ABC):
 
     async def _leave_behind(self, record: SourceRecord, exc: Exception) -> None:
         now = utcnow()
-        work = _decoded(record.value, WorkItem)
-        if work is None and (event := _decoded(record.value, FanInEvent)) is not None:
+        work = decode_or_none(record.value, WorkItem)
+        if work is None and (event := decode_or_none(record.value, FanInEvent)) is not None:
             work = event.plan
         if work is not None:
             result = error_result(work, error_type="internal_error", message=repr(exc), now=now)
@@ -289,15 +287,6 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(error, TimeoutError | ConnectionError):
             return True
     return False
-
-
-def _decoded(value: bytes | None, model: type[R]) -> R | None:
-    if value is None:
-        return None
-    try:
-        return decode(value, model)
-    except InvalidEventError:
-        return None
 
 
 def model_call_limit(settings: Settings, policy: Policy) -> int:
