@@ -21,16 +21,18 @@ class PolicyReload(AgentGroup):
         if path is None:
             return  # the built-in policy: nothing to follow
         self.file = PolicyFile(path, seen=self.rt.policy_version)
-        app.timer(self.rt.settings.policy_check_s)(self.check)
+        app.timer(self.rt.settings.policy_check_s)(self.check_on_timer)
         app.task(self.check_on_sighup)
 
-    async def check_on_sighup(self) -> None:
-        asyncio.get_running_loop().add_signal_handler(
-            signal.SIGHUP, lambda: asyncio.ensure_future(self.check())
-        )
+    async def check_on_timer(self) -> None:
+        self.check()
 
-    async def check(self) -> None:
-        """Take up the file's new version, if it has one the worker can run."""
+    async def check_on_sighup(self) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.check)
+
+    def check(self) -> None:
+        """Take up the file's new version, if it has one the worker can run (no I/O but
+        the file's read: run in the loop, from the timer or the signal handler)."""
         try:
             found = self.file.new_version()
         except ConfigError as exc:
