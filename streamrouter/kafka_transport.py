@@ -76,16 +76,21 @@ __all__ = [
     "ReadOffsets",
     "StreamRouterTransport",
     "has_record_at",
+    "in_flight",
     "oldest_in_flight",
     "skipped_head",
 ]
 
 
+def in_flight(tp: TP, tracked: Any) -> list[int]:
+    """The offsets of ``tp`` among the tracked messages not yet acked."""
+    return [m.offset for m in list(tracked) if m.tp == tp and not m.acked]
+
+
 def oldest_in_flight(tp: TP, tracked: Any, abandoned: Any = ()) -> int | None:
     """The lowest offset of ``tp`` among the tracked messages not yet acked and the
     abandoned ones."""
-    offsets = [m.offset for m in list(tracked) if m.tp == tp and not m.acked]
-    offsets += [m.offset for m in abandoned if m.tp == tp]
+    offsets = in_flight(tp, tracked) + [m.offset for m in abandoned if m.tp == tp]
     return min(offsets, default=None)
 
 
@@ -274,9 +279,7 @@ class InFlightSafeConsumer(faust_aiokafka.Consumer):
 
     def _fetch_again(self, tp: TP, offset: int) -> None:
         self.log.warning("%r: offset %d was skipped by its stream; fetching again", tp, offset)
-        self._in_flight_when_sought |= {
-            (m.tp, m.offset) for m in list(self._unacked_messages) if m.tp == tp and not m.acked
-        }
+        self._in_flight_when_sought |= {(tp, o) for o in in_flight(tp, self._unacked_messages)}
         self._ask_broker(tp, offset)
         seeking = asyncio.ensure_future(self._seek_in_consumer_thread(tp, offset))
         self._seeking.add(seeking)
