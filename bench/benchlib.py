@@ -36,6 +36,7 @@ __all__ = [
     "bench_scenario",
     "cpu_seconds",
     "create_topics",
+    "keep_logs",
     "percentile",
     "rss_mb",
     "stack",
@@ -64,6 +65,13 @@ async def stack(scenario: str, **env: str) -> AsyncIterator[EmbeddedStack]:
             shutil.rmtree(directory, ignore_errors=True)
         else:
             print(f"the stack's logs are in {directory / 'logs'}", file=sys.stderr)
+
+
+def keep_logs(running: EmbeddedStack, tag: str) -> Path:
+    """A copy of the stack's logs that outlives it (for a run that missed its goal)."""
+    kept = Path(tempfile.mkdtemp(prefix=f"{tag}-logs-"))
+    shutil.copytree(running.log_dir, kept, dirs_exist_ok=True)
+    return kept
 
 
 def bench_scenario(latency_ms: int) -> str:

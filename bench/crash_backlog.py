@@ -18,16 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
-import tempfile
 import time
 import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
-from benchlib import Reader, bench_request, bench_scenario, producer, stack
+from benchlib import Reader, bench_request, bench_scenario, keep_logs, producer, stack
 
 from streamrouter.codec import encode
 from streamrouter.config import Settings
@@ -96,8 +93,7 @@ async def crash_run(requests: int, kill_after: int, timeout_s: float, survivors:
             calls = calls_per_request(running.sim_url, tag)
             late = last - killed_at > RECOVERY_BOUND_S
             if late or not wanted <= reader.results.keys():
-                kept = Path(tempfile.mkdtemp(prefix=f"{tag}-logs-"))
-                shutil.copytree(running.log_dir, kept, dirs_exist_ok=True)
+                kept = keep_logs(running, tag)
                 print(f"lost or late: the stack's logs are in {kept}", flush=True)
         finally:
             await sending.stop()

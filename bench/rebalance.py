@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
-from benchlib import Reader, bench_request, bench_scenario, producer, stack
+from benchlib import Reader, bench_request, bench_scenario, keep_logs, producer, stack
 from crash_backlog import calls_per_request
 
 from streamrouter.codec import encode
@@ -83,8 +80,7 @@ async def rebalance_run(rate: float, timeout_s: float) -> RebalanceRun:
             await asyncio.sleep(3)  # time for a duplicate to show up
             calls = calls_per_request(running.sim_url, tag)
             if any(c > 1 for c in calls.values()) or not wanted <= reader.results.keys():
-                kept = Path(tempfile.mkdtemp(prefix=f"{tag}-logs-"))
-                shutil.copytree(running.log_dir, kept, dirs_exist_ok=True)
+                kept = keep_logs(running, tag)
                 repeated = sorted(rid for rid, c in calls.items() if c > 1)
                 print(f"repeated {repeated[:10]}: the stack's logs are in {kept}", flush=True)
         finally:
