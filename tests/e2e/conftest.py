@@ -108,6 +108,13 @@ def hang_up_and_wait_for(stack: EmbeddedStack, line: str, timeout_s: float = 30.
         time.sleep(0.1)
 
 
+@pytest.fixture(scope="module")
+def policy_file(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """Where a module's stack keeps the policy file it follows (``following_a_policy_file``)."""
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    return tmp_path_factory.mktemp(module) / "policy.yaml"
+
+
 @contextmanager
 def following_a_policy_file(
     policy_file: Path, scenario: str, policy: str

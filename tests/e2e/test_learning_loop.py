@@ -36,11 +36,6 @@ RESULT_TIMEOUT_S = 60.0
 
 
 @pytest.fixture(scope="module")
-def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("learning-loop") / "policy.yaml"
-
-
-@pytest.fixture(scope="module")
 def stack(policy_file: Path) -> Iterator[EmbeddedStack]:
     with following_a_policy_file(policy_file, SCENARIO, TO_HAIKU) as running:
         yield running
