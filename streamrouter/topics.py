@@ -37,6 +37,11 @@ class AppTopics:
     dlq: faust.TopicT
     feedback: faust.TopicT
 
+    def forwarded_to(self) -> list[faust.TopicT]:
+        """Where a model-calling stage sends what it makes of a record: the next stage's
+        work, a completion, a fan-in event, or a dead letter."""
+        return [*self.tiers.values(), self.plan, self.completions, self.fanin, self.dlq]
+
 
 def declare_topics(app: faust.App, settings: Settings, policy: Policy) -> AppTopics:
     names = settings.topics

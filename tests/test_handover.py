@@ -1,26 +1,50 @@
-"""After an assignment: which requests the previous owner already answered."""
+"""After an assignment: which requests the previous owner already answered, and which
+records it already forwarded."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
 import pytest
 
 from streamrouter.agents import handover
-from streamrouter.agents.handover import CLOCK_SKEW_MS, FinishedByPreviousOwner
+from streamrouter.agents.handover import CLOCK_SKEW_MS, PreviousOwner, Written, source_of
+
+OUTPUTS = ["llm.tier.sonnet", "llm.completions"]
 
 
-def test_the_results_topic_is_read_from_the_oldest_record_asked_about(
+def owner() -> PreviousOwner:
+    return PreviousOwner("kafka://b:9092", "llm.results", OUTPUTS)
+
+
+def answering(
+    monkeypatch: pytest.MonkeyPatch, *answers: Written | Exception, reads: list[int] | None = None
+) -> list[Written | Exception]:
+    """``written_since`` gives ``answers`` in turn (raising the exceptions among them)."""
+    left = list(answers)
+
+    async def written_since(
+        broker: str, results: str, outputs: Collection[str], since_ms: int
+    ) -> Written:
+        assert (results, list(outputs)) == ("llm.results", OUTPUTS)
+        if reads is not None:
+            reads.append(since_ms)
+        answer = left.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(handover, "written_since", written_since)
+    return left
+
+
+def test_the_topics_are_read_from_the_oldest_record_asked_about(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     reads: list[int] = []
-
-    async def result_ids_since(broker: str, topic: str, since_ms: int) -> set[str]:
-        reads.append(since_ms)
-        return {"done-before"}
-
-    monkeypatch.setattr(handover, "result_ids_since", result_ids_since)
-    previous = FinishedByPreviousOwner("kafka://b:9092", "llm.results")
+    answering(monkeypatch, *[Written({"done-before"}) for _ in range(3)], reads=reads)
+    previous = owner()
 
     async def ask() -> list[bool]:
         return [
@@ -37,37 +61,49 @@ def test_the_results_topic_is_read_from_the_oldest_record_asked_about(
     assert len(reads) == 3  # a new assignment reads again
 
 
+def test_a_record_another_names_as_its_source_was_processed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    forwarded = source_of("llm.tier.haiku", 1, 41)
+    reads: list[int] = []
+    answering(monkeypatch, Written({"r0"}, {forwarded}), reads=reads)
+    previous = owner()
+
+    async def ask() -> list[bool]:
+        return [
+            await previous.processed(forwarded, timestamp_s=100.0),
+            await previous.processed(source_of("llm.tier.haiku", 1, 42), timestamp_s=100.0),
+            await previous.finished("r0", timestamp_s=100.0),
+        ]
+
+    assert asyncio.run(ask()) == [True, False, True]
+    assert len(reads) == 1  # one read answers both questions
+
+
 def test_a_failed_read_is_made_again_not_taken_for_nothing_found(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    answers: list[set[str] | Exception] = [ConnectionError("broker away"), {"x"}]
-
-    async def flaky(broker: str, topic: str, since_ms: int) -> set[str]:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    monkeypatch.setattr(handover, "result_ids_since", flaky)
+    left = answering(monkeypatch, ConnectionError("broker away"), Written(set(), {"t/0/1"}))
     monkeypatch.setattr(handover, "RETRY_PAUSE_S", 0.0)
-    previous = FinishedByPreviousOwner("kafka://b:9092", "llm.results")
-    assert asyncio.run(previous.finished("x", timestamp_s=0.0)) is True  # not a second result
-    assert answers == []
+    assert asyncio.run(owner().processed("t/0/1", timestamp_s=0.0)) is True  # not a second call
+    assert left == []
 
 
 def test_a_read_an_assignment_overtook_is_done_again(monkeypatch: pytest.MonkeyPatch) -> None:
     # Partitions assigned during a read: its end offsets were taken before their previous
     # owners' last results, so it counts for nothing and the read is made again.
-    previous = FinishedByPreviousOwner("kafka://b:9092", "llm.results")
-    answers = [{"before-the-assignment"}, {"after-it"}]
+    previous = owner()
+    answers = [Written({"before-the-assignment"}), Written({"after-it"})]
 
-    async def result_ids_since(broker: str, topic: str, since_ms: int) -> set[str]:
+    async def written_since(
+        broker: str, results: str, outputs: Collection[str], since_ms: int
+    ) -> Written:
         found = answers.pop(0)
         if answers:
             previous.on_assigned()
         return found
 
-    monkeypatch.setattr(handover, "result_ids_since", result_ids_since)
+    monkeypatch.setattr(handover, "written_since", written_since)
     assert asyncio.run(previous.finished("after-it", timestamp_s=100.0))
     assert not asyncio.run(previous.finished("before-the-assignment", timestamp_s=100.0))
     assert answers == []

@@ -10,6 +10,7 @@ from its headers, and every send carries the trace on in its own headers.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,7 +23,7 @@ from aiokafka.errors import KafkaError
 from faust.types import EventT
 
 from streamrouter.agents.expiry import finished_at
-from streamrouter.agents.handover import FinishedByPreviousOwner
+from streamrouter.agents.handover import SOURCE_HEADER, PreviousOwner, source_of
 from streamrouter.codec import decode_or_none, encode
 from streamrouter.config import BUILT_IN_POLICY, Policy, Settings
 from streamrouter.errors import ConfigError
@@ -62,6 +63,9 @@ LEAVE_BEHIND_MAX_PAUSE_S = 30.0
 
 Handler = Callable[[SourceRecord], Awaitable[None]]
 
+# The record the current actor is handling, named in the header of what it sends.
+_source: contextvars.ContextVar[str | None] = contextvars.ContextVar("source", default=None)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -100,8 +104,12 @@ class Runtime:
         self.learned = load_learned_router(policy)
         # What routes: the policy file's version (config.policy_version), or the built-in.
         self.policy_version = policy_version
-        # Results the previous owner of a partition published: reset at each assignment.
-        self.handover = FinishedByPreviousOwner(settings.broker, topics.results.get_topic_name())
+        # What the previous owner of a partition wrote: reset at each assignment.
+        self.handover = PreviousOwner(
+            settings.broker,
+            topics.results.get_topic_name(),
+            [topic.get_topic_name() for topic in topics.forwarded_to()],
+        )
 
     @cached_property
     def ctx(self) -> PipelineContext:
@@ -163,8 +171,14 @@ class AgentGroup(ABC):
             return True
         return await self.rt.handover.finished(request_id, record.timestamp)
 
-    def loop(self, stage: str, handle: Handler) -> Callable[[faust.StreamT], Awaitable[None]]:
-        """The agent body every stage shares: trace, count, handle, never crash."""
+    def loop(
+        self, stage: str, handle: Handler, forwards_one: bool = False
+    ) -> Callable[[faust.StreamT], Awaitable[None]]:
+        """The agent body every stage shares: trace, count, handle, never crash.
+
+        A stage that ``forwards_one`` record for each it takes (the model-calling stages
+        but the planner) skips a record whose forwarded one is already out
+        (``handover``): its model call was made and paid for."""
         metrics = self.rt.metrics
 
         async def agent(stream: faust.StreamT) -> None:
@@ -177,7 +191,14 @@ class AgentGroup(ABC):
                     ),
                     metrics.processing(stage),
                 ):
+                    source = source_of(record.topic, record.partition, record.offset)
+                    _source.set(source)
                     try:
+                        if forwards_one and await self.rt.handover.processed(
+                            source, record.timestamp
+                        ):
+                            log.info("%s was processed before it was handed over", source)
+                            continue
                         await handle(record)
                     except Exception as exc:
                         await self.on_stage_error(record, exc)
@@ -190,6 +211,8 @@ class AgentGroup(ABC):
 
     async def publish(self, topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
         with tracing.publish_span(topic.get_topic_name(), key) as headers:
+            if (source := _source.get()) is not None:
+                headers[SOURCE_HEADER] = source.encode()
             await topic.send(key=key, value=value, headers=headers)
 
     async def send_work(self, work: WorkItem) -> None:

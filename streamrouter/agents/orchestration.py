@@ -35,7 +35,7 @@ class OrchestrationAgents(AgentGroup):
         app.agent(topics.plan, name="plan", concurrency=in_flight)(self.loop("plan", self.plan_one))
         app.agent(topics.fanin, name="fanin")(self.loop("fanin", self.fanin_one))
         app.agent(topics.synthesize, name="synthesize", concurrency=in_flight)(
-            self.loop("synthesize", self.synthesize_one)
+            self.loop("synthesize", self.synthesize_one, forwards_one=True)
         )
         app.timer(DEADLINE_CHECK_S)(self.tick_overdue)
 

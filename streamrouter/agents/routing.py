@@ -54,11 +54,11 @@ class RoutingAgents(AgentGroup):
         app.agent(topics.requests, name="admit")(self.loop("admit", self.admit_one))
         app.agent(topics.budget, name="budget")(self.loop("budget", self.budget_one))
         app.agent(topics.classify, name="classify", concurrency=in_flight)(
-            self.loop("classify", self.classify_one)
+            self.loop("classify", self.classify_one, forwards_one=True)
         )
         for tier, topic in topics.tiers.items():
             app.agent(topic, name=f"answer-{tier}", concurrency=in_flight)(
-                self.loop(f"answer-{tier}", self.answer_one)
+                self.loop(f"answer-{tier}", self.answer_one, forwards_one=True)
             )
         app.agent(topics.completions, name="finalize")(self.loop("finalize", self.finalize_one))
         app.task(self.prepare_topics)
