@@ -38,9 +38,19 @@ class AppTopics:
     feedback: faust.TopicT
 
     def forwarded_to(self) -> list[faust.TopicT]:
-        """Where a model-calling stage sends what it makes of a record: the next stage's
-        work, a completion, a fan-in event, or a dead letter."""
-        return [*self.tiers.values(), self.plan, self.completions, self.fanin, self.dlq]
+        """Where the stages that forward one record for each they take (admit, budget,
+        classify, answer, synthesize) send it: a re-keyed request, the next stage's work,
+        a completion, a fan-in event, or a dead letter."""
+        return [
+            self.requests,
+            self.budget,
+            self.classify,
+            *self.tiers.values(),
+            self.plan,
+            self.completions,
+            self.fanin,
+            self.dlq,
+        ]
 
 
 def declare_topics(app: faust.App, settings: Settings, policy: Policy) -> AppTopics:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from streamrouter.agents.expiry import UNKNOWN, LedgerExpiry, done_entry, finished_at
+from streamrouter.agents.expiry import (
+    UNKNOWN,
+    LedgerExpiry,
+    admitted_entry,
+    done_entry,
+    finished_at,
+    seen_before,
+)
 
 
 def test_a_request_id_is_due_once_its_ttl_has_passed_on_its_own_partition() -> None:
@@ -42,3 +49,12 @@ def test_a_ledger_value_says_whether_and_when_its_request_finished() -> None:
     assert finished_at("done") == UNKNOWN  # written before finish times were kept
     assert finished_at("admitted") is None
     assert finished_at(None) is None
+
+
+def test_a_request_id_in_the_ledger_is_seen_before_unless_admitted_from_this_record() -> None:
+    assert not seen_before(None, 7)
+    assert seen_before(done_entry(100.0), 7)
+    assert seen_before(admitted_entry(3), 7)  # a client's retry: another record
+    assert seen_before("admitted", 7)  # a value written before offsets were kept
+    # Its own admission, taken again because its work is not on its topic: sent again.
+    assert not seen_before(admitted_entry(7), 7)

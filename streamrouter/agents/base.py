@@ -43,7 +43,6 @@ from streamrouter.telemetry.metrics import Metrics
 from streamrouter.topics import AppTopics
 
 __all__ = [
-    "ADMITTED",
     "AgentGroup",
     "Runtime",
     "Tables",
@@ -53,9 +52,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("streamrouter.agents")
-
-# The ledger's values: a request id's state.
-ADMITTED = "admitted"
 
 # Pauses between tries to send what a failed stage leaves behind.
 LEAVE_BEHIND_FIRST_PAUSE_S = 0.5
@@ -73,7 +69,7 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class Tables:
-    # request_id -> "admitted" | "done@<epoch s>": one result per request id.
+    # request_id -> "admitted@<requests offset>" | "done@<epoch s>" (agents.expiry).
     ledger: faust.Table
     # parent request_id -> FanInState (JSON): an orchestrated request's fan-in.
     fanin: faust.Table
@@ -176,9 +172,9 @@ class AgentGroup(ABC):
     ) -> Callable[[faust.StreamT], Awaitable[None]]:
         """The agent body every stage shares: trace, count, handle, never crash.
 
-        A stage that ``forwards_one`` record for each it takes (the model-calling stages
-        but the planner) skips a record whose forwarded one is already out
-        (``handover``): its model call was made and paid for."""
+        A stage that ``forwards_one`` record for each it takes (all but the planner, the
+        fan-in and finalize) skips a record whose forwarded one is already out
+        (``handover``): its model call was made and paid for, its work is on its way."""
         metrics = self.rt.metrics
 
         async def agent(stream: faust.StreamT) -> None:

@@ -19,10 +19,32 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from functools import lru_cache
 
-__all__ = ["UNKNOWN", "LedgerExpiry", "done_entry", "finished_at"]
+__all__ = [
+    "UNKNOWN",
+    "LedgerExpiry",
+    "admitted_entry",
+    "done_entry",
+    "finished_at",
+    "seen_before",
+]
 
+ADMITTED = "admitted"
 DONE = "done"
 UNKNOWN = -math.inf  # when a request finished, for a ledger value that does not say
+
+
+def admitted_entry(offset: int) -> str:
+    """The ledger value of a request admitted from the requests record at ``offset``."""
+    return f"{ADMITTED}@{offset}"
+
+
+def seen_before(value: str | None, offset: int) -> bool:
+    """Whether a ledger value makes the requests record at ``offset`` a duplicate: the
+    request id was admitted or finished, from another record. The record's own admission
+    is not: the admit agent takes a record again only when the work it sent is not on
+    its topic (``handover``), so that work is sent again, not dropped (its ``admitted``
+    landed and the work did not, as on a cluster where the two have different leaders)."""
+    return value is not None and value != admitted_entry(offset)
 
 
 def done_entry(now: float) -> str:

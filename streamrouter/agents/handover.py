@@ -8,11 +8,11 @@ record again. Two things tell it what was already done:
 - results: finalize publishes a result, then marks the request done in the ledger; the
   results topic knows of a result the ledger may not.
 - sources: every record an agent sends names the record it came from in the
-  ``streamrouter-source`` header. A model-calling stage forwards exactly one record per
-  record it takes (the next stage's work, a completion, or a fan-in event), so that
-  record is the stage's "done" mark, written in the same produce as the output itself:
-  a record whose source is on an output topic is not processed again (no second paid
-  call), and one whose output did not land is.
+  ``streamrouter-source`` header. Admit, budget, classify, answer and synthesize forward
+  exactly one record for each they take (the next stage's work, a completion, a fan-in
+  event, a dead letter), so that record is the stage's "done" mark, written in the same
+  produce as the output itself: a record some output names is not processed again (no
+  second paid call, no second copy of its work), and one whose output did not land is.
 
 So after each assignment the agents read the results and output topics, from the
 oldest record they are handed, before calling a model or publishing a result.

@@ -15,8 +15,15 @@ from streamrouter.admin import (
     load_topic_settings,
     plan_topics,
 )
-from streamrouter.agents.base import ADMITTED, AgentGroup, Runtime, log, utcnow
-from streamrouter.agents.expiry import UNKNOWN, LedgerExpiry, done_entry, finished_at
+from streamrouter.agents.base import AgentGroup, Runtime, log, utcnow
+from streamrouter.agents.expiry import (
+    UNKNOWN,
+    LedgerExpiry,
+    admitted_entry,
+    done_entry,
+    finished_at,
+    seen_before,
+)
 from streamrouter.codec import decode, encode
 from streamrouter.errors import ConfigError
 from streamrouter.events import DeadLetter, LLMResult, WorkItem
@@ -51,8 +58,12 @@ class RoutingAgents(AgentGroup):
         async def on_assigned(app: faust.App, *args: object, **kwargs: object) -> None:
             self._taken_over.clear()
 
-        app.agent(topics.requests, name="admit")(self.loop("admit", self.admit_one))
-        app.agent(topics.budget, name="budget")(self.loop("budget", self.budget_one))
+        app.agent(topics.requests, name="admit")(
+            self.loop("admit", self.admit_one, forwards_one=True)
+        )
+        app.agent(topics.budget, name="budget")(
+            self.loop("budget", self.budget_one, forwards_one=True)
+        )
         app.agent(topics.classify, name="classify", concurrency=in_flight)(
             self.loop("classify", self.classify_one, forwards_one=True)
         )
@@ -107,7 +118,7 @@ class RoutingAgents(AgentGroup):
         partitions = self.rt.settings.partitions
         admission = admit(
             record,
-            seen=lambda rid: ledger.get(rid) is not None,
+            seen=lambda rid: seen_before(ledger.get(rid), record.offset),
             partition_of=lambda rid: default_partition(rid.encode(), partitions),
             policy=self.rt.policy,
             limits=self.rt.ctx.limits,
@@ -127,7 +138,7 @@ class RoutingAgents(AgentGroup):
                     await self.route(admission, spent=0.0)
                 else:  # the tenant's spend lives on the tenant's partition
                     await self.send(self.topics.budget, admission, admission.request.tenant)
-                ledger[admission.request.request_id] = ADMITTED
+                ledger[admission.request.request_id] = admitted_entry(record.offset)
 
     async def budget_one(self, record: SourceRecord) -> None:
         work = decode(record.value, WorkItem)
