@@ -24,6 +24,7 @@ from streamrouter.agents.expiry import (
     finished_at,
     seen_before,
 )
+from streamrouter.agents.handover import CLOCK_SKEW_MS
 from streamrouter.codec import decode, encode
 from streamrouter.errors import ConfigError
 from streamrouter.events import DeadLetter, LLMResult, WorkItem
@@ -46,6 +47,8 @@ class RoutingAgents(AgentGroup):
         super().__init__(runtime)
         self.expiry = LedgerExpiry(runtime.settings.ledger_ttl_s)
         self._taken_over: set[int] = set()  # completions partitions, this assignment
+        # Request ids whose result this assignment published or found (until they expire).
+        self._results_out: set[str] = set()
         # Classifier calls under way, and the condition their verdicts signal (bypass).
         self._classifying = 0
         self._verdicts = asyncio.Condition()
@@ -57,6 +60,7 @@ class RoutingAgents(AgentGroup):
         @app.on_partitions_assigned.connect
         async def on_assigned(app: faust.App, *args: object, **kwargs: object) -> None:
             self._taken_over.clear()
+            self._results_out.clear()
 
         app.agent(topics.requests, name="admit")(
             self.loop("admit", self.admit_one, forwards_one=True)
@@ -222,7 +226,7 @@ class RoutingAgents(AgentGroup):
         if record.partition not in self._taken_over:
             self.take_over(record.partition)
         result = decode(record.value, LLMResult)
-        if await self.finished(record, result.request_id):
+        if await self._result_out(result.request_id, record):
             log.info("dropping a second result for %s", result.request_id)
             if finished_at(self.tables.ledger.get(result.request_id)) is None:
                 self.mark_done(result.request_id, record.partition)  # the previous owner's
@@ -231,6 +235,22 @@ class RoutingAgents(AgentGroup):
         ledger = self.tables.ledger
         for request_id in self.expiry.due(record.partition, time.time()):
             ledger.pop(request_id, None)
+            self._results_out.discard(request_id)
+
+    async def _result_out(self, request_id: str, record: SourceRecord) -> bool:
+        """Whether the request's result is on the results topic. The ledger's done mark
+        is written after the result is sent, but on a cluster the two can have different
+        leaders: a mark recovered from the partition's previous owner may have outlived
+        its result, and this completion, delivered again, is then the only way to it.
+        So what this assignment published or found counts as out, and so does a mark
+        older than this completion (another one's result: a bare ``done`` is of unknown
+        age); otherwise the results topic is asked."""
+        if request_id in self._results_out:
+            return True
+        done_at = finished_at(self.tables.ledger.get(request_id))
+        if done_at is not None and done_at < record.timestamp - CLOCK_SKEW_MS / 1000:
+            return True
+        return await self.rt.handover.finished(request_id, record.timestamp)
 
     def take_over(self, partition: int) -> None:
         """The first completion of a partition since the assignment: from now on, forget
@@ -255,8 +275,10 @@ class RoutingAgents(AgentGroup):
         self.mark_done(result.request_id, partition)
 
     def mark_done(self, request_id: str, partition: int) -> None:
+        """After the request's result was sent (or found on the results topic)."""
         now = time.time()
         self.tables.ledger[request_id] = done_entry(now)
+        self._results_out.add(request_id)
         self.expiry.track(partition, request_id, now)
 
 

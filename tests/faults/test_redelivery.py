@@ -9,9 +9,11 @@ again: their escalations are on the sonnet topic, naming them as their source, s
 is not called (and paid) a second time. The sonnet calls in flight at the kill had no
 output yet and are made again.
 
-A request the ledger says was admitted, whose work never landed (on a cluster the
-ledger's changelog and the work topic can have different leaders, and a worker can die
-between the two writes), is admitted again, not dropped as a duplicate.
+On a cluster the ledger's changelog and the topic of what it vouches for can have
+different leaders, and a worker can die between the two writes. A request the ledger
+says was admitted, whose work never landed, is admitted again, not dropped as a
+duplicate; one it says is done, whose result never landed, gets its result from its
+completion, delivered again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from streamrouter.client import StreamClient, bootstrap_servers, groupless_consumer
+from streamrouter.codec import encode
 from streamrouter.embedded.stack import EmbeddedStack
 
 from .conftest import (
@@ -128,7 +131,7 @@ def test_the_calls_still_running_at_the_kill_are_made_again(killed: Outcome) -> 
         assert sum("sonnet" in m for m in models) == 2, models
 
 
-# -- admitted, its work lost ----------------------------------------------------------
+# -- marked in the ledger, its output lost -------------------------------------------
 
 LEDGER_CHANGELOG = "streamrouter-ledger-changelog"
 LEDGER_SCENARIO = """
@@ -159,9 +162,25 @@ async def end_offset(broker_url: str, topic: str, partition: int) -> int:
         return (await consumer.end_offsets([tp]))[tp]
 
 
-async def run_admitted_without_work(directory: Path) -> tuple[str, list[str], Outcome]:
-    """A request served, the worker killed, the next request's ``admitted`` written to
-    the ledger's changelog with no work sent, and a worker started: what it does."""
+async def produce(broker_url: str, topic: str, key: bytes, value: bytes) -> None:
+    """One record, on the partition the key gives (aiokafka's default is murmur2 too)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker_url))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def ledger_key(request_id: str) -> bytes:
+    return json.dumps(request_id).encode()
+
+
+async def run_marked_without_output(directory: Path) -> tuple[str, list[str], Outcome]:
+    """A request served; the worker killed; then what a worker killed between the two
+    writes of a stage leaves on a cluster: one request ``admitted`` in the ledger with
+    no work sent, another ``done`` with its completion there and no result. A worker
+    started: what it does."""
     stack = await asyncio.to_thread(start_stack, directory, LEDGER_SCENARIO)
     try:
         async with StreamClient(stack.broker_url, TOPICS) as client, Follower(client) as follower:
@@ -169,25 +188,24 @@ async def run_admitted_without_work(directory: Path) -> tuple[str, list[str], Ou
             await send_all(client, [served])
             await follower.wait_for_results([served.request_id], 60)
             await asyncio.to_thread(stack.workers[0].kill)
-            lost = new_request("FAULT-LEDGER", task_type="summarize")
-            partition = partition_of(lost.request_id.encode())
+            admitted = new_request("FAULT-LEDGER", task_type="summarize")
+            partition = partition_of(admitted.request_id.encode())
             offset = await end_offset(stack.broker_url, TOPICS.requests, partition)
-            await send_all(client, [lost])
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(stack.broker_url))
-            await producer.start()
-            try:
-                value = json.dumps(f"admitted@{offset}").encode()
-                await producer.send_and_wait(
-                    LEDGER_CHANGELOG,
-                    value,
-                    key=json.dumps(lost.request_id).encode(),
-                    partition=partition,
-                )
-            finally:
-                await producer.stop()
+            await send_all(client, [admitted])
+            mark = json.dumps(f"admitted@{offset}").encode()
+            await produce(stack.broker_url, LEDGER_CHANGELOG, ledger_key(admitted.request_id), mark)
+            done_id = f"fault-ledger-done-{uuid.uuid4().hex[:8]}"
+            completion = follower.results[served.request_id][0].model_copy(
+                update={"request_id": done_id}
+            )
+            await produce(
+                stack.broker_url, TOPICS.completions, done_id.encode(), encode(completion)
+            )
+            mark = json.dumps(f"done@{round(time.time())}").encode()
+            await produce(stack.broker_url, LEDGER_CHANGELOG, ledger_key(done_id), mark)
             values = await ledger_values(stack.broker_url, partition_of(served.request_id.encode()))
             await asyncio.to_thread(stack.start_worker)
-            ids = [served.request_id, lost.request_id]
+            ids = [served.request_id, admitted.request_id, done_id]
             await follower.settle(ids, 60, 1)
             return str(values.get(served.request_id)), ids, Outcome.capture(stack, follower, ids)
     finally:
@@ -195,16 +213,18 @@ async def run_admitted_without_work(directory: Path) -> tuple[str, list[str], Ou
 
 
 @pytest.fixture(scope="module")
-def admitted_without_work(
+def marked_without_output(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[str, list[str], Outcome]:
-    return asyncio.run(run_admitted_without_work(tmp_path_factory.mktemp("admitted")))
+    return asyncio.run(run_marked_without_output(tmp_path_factory.mktemp("marked")))
 
 
-def test_a_request_admitted_whose_work_never_landed_is_admitted_again(
-    admitted_without_work: tuple[str, list[str], Outcome],
+def test_a_request_marked_in_the_ledger_whose_output_never_landed_gets_its_result(
+    marked_without_output: tuple[str, list[str], Outcome],
 ) -> None:
-    served_entry, ids, outcome = admitted_without_work
+    served_entry, ids, outcome = marked_without_output
     assert served_entry.startswith("done@"), "the ledger's changelog is not written as assumed"
     assert outcome.exactly_once_problems() == {}
-    assert [len(outcome.calls_for(rid)) for rid in ids] == [1, 1]
+    served, admitted, done = ids
+    assert [len(outcome.calls_for(rid)) for rid in (served, admitted)] == [1, 1]
+    assert outcome.calls_for(done) == []  # its completion was there: only finalized
