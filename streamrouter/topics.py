@@ -39,10 +39,10 @@ class AppTopics:
 
     def forwarded_to(self) -> list[faust.TopicT]:
         """Where the stages that forward one record for each they take (admit, budget,
-        classify, answer, synthesize) send it: a re-keyed request, the next stage's work,
-        a completion, a fan-in event, or a dead letter."""
+        classify, answer, synthesize) send it: the next stage's work, a completion, a
+        fan-in event, or a dead letter. Not a re-keyed request (the requests topic holds
+        the users' records, the largest to read): a second copy is dropped as a duplicate."""
         return [
-            self.requests,
             self.budget,
             self.classify,
             *self.tiers.values(),
