@@ -8,9 +8,10 @@ worker started with none gets: session and rebalance timeout 60 s, heartbeat 3 s
 partitions), publishes a backlog
 of task-typed requests at once (one haiku call of 300 ms each), SIGKILLs the worker once
 ``--kill-after`` results are out, starts another, and waits for every result. It prints,
-per run: lost, duplicated, model calls repeated for a request (and how many of those
-repeat a call that had answered before the kill: the design promises none), and the
-seconds from the kill to the last result. Goal: 0 lost and 0 duplicated in every run,
+per run: lost, duplicated, model calls repeated for a request (and for how many requests
+the answers of two calls both reached the completions topic: a call made again although
+its answer had been forwarded, which the design promises not to do), and the seconds
+from the kill to the last result. Goal: 0 lost and 0 duplicated in every run,
 the last result within the session timeout + 60 s of the kill.
 """
 
@@ -22,7 +23,7 @@ import json
 import time
 import urllib.request
 import uuid
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass
 
 from benchlib import Reader, bench_request, bench_scenario, keep_logs, producer, stack
@@ -45,35 +46,28 @@ class CrashRun:
     lost: int
     duplicated: int
     repeated_calls: int  # model calls beyond one per request
-    repeated_answered: int  # of those, calls made again after the first had answered
+    forwarded_twice: int  # requests with two completions: a forwarded answer's call repeated
     ready_s: float  # from the kill until the new worker said it was ready
     kill_to_last_s: float
 
     def line(self, n: int) -> str:
         return (
             f"run {n:2d}: lost {self.lost:3d}  duplicated {self.duplicated:3d}  "
-            f"repeated calls {self.repeated_calls:3d} (answered before the kill "
-            f"{self.repeated_answered:3d})  new worker ready {self.ready_s:5.1f} s  "
+            f"repeated calls {self.repeated_calls:3d} (forwarded twice "
+            f"{self.forwarded_twice:2d})  new worker ready {self.ready_s:5.1f} s  "
             f"kill -> last result {self.kill_to_last_s:6.1f} s"
         )
 
 
-def call_starts(sim_url: str, tag: str) -> dict[str, list[float]]:
-    """When each of the run's requests had a model call started (epoch seconds)."""
+def calls_per_request(sim_url: str, tag: str) -> Counter[str]:
     with urllib.request.urlopen(f"{sim_url}/_sim/calls", timeout=30) as response:
         calls = json.load(response)
-    starts: dict[str, list[float]] = defaultdict(list)
+    counts: Counter[str] = Counter()
     for call in calls:
         text = str(call["last_user"])
         if tag in text:
-            starts[text.rsplit("#", 1)[-1]].append(float(call["at"]))
-    return starts
-
-
-def repeated_after_answering(starts: dict[str, list[float]], killed_at: float) -> int:
-    """Calls made again although the call before them had answered before the kill."""
-    answered_by = killed_at - LATENCY_MS / 1000
-    return sum(earlier < answered_by for times in starts.values() for earlier in sorted(times)[:-1])
+            counts[text.rsplit("#", 1)[-1]] += 1
+    return counts
 
 
 async def crash_run(requests: int, kill_after: int, timeout_s: float, survivors: int) -> CrashRun:
@@ -82,6 +76,8 @@ async def crash_run(requests: int, kill_after: int, timeout_s: float, survivors:
             await asyncio.to_thread(running.start_worker)
         reader = Reader(running.broker_url, "llm.results", decode_results=True)
         await reader.start()
+        completions = Reader(running.broker_url, "llm.completions", decode_results=True)
+        await completions.start()
         sending = await producer(running.broker_url)
         tag = f"crash-{uuid.uuid4().hex[:6]}"
         try:
@@ -91,7 +87,6 @@ async def crash_run(requests: int, kill_after: int, timeout_s: float, survivors:
             await sending.flush()
             await reader.wait_for(kill_after, timeout_s)
             killed_at = time.monotonic()
-            killed_at_wall = time.time()
             await asyncio.to_thread(running.workers[0].kill)
             await asyncio.to_thread(running.start_worker)
             ready_s = time.monotonic() - killed_at
@@ -101,7 +96,7 @@ async def crash_run(requests: int, kill_after: int, timeout_s: float, survivors:
                 await asyncio.sleep(0.1)
             last = max(reader.seen_at.values(), default=killed_at)
             await asyncio.sleep(5)  # time for a duplicate to show up
-            starts = call_starts(running.sim_url, tag)
+            calls = calls_per_request(running.sim_url, tag)
             late = last - killed_at > RECOVERY_BOUND_S
             if late or not wanted <= reader.results.keys():
                 kept = keep_logs(running, tag)
@@ -109,11 +104,12 @@ async def crash_run(requests: int, kill_after: int, timeout_s: float, survivors:
         finally:
             await sending.stop()
             await reader.stop()
+            await completions.stop()
     return CrashRun(
         lost=len(wanted - reader.results.keys()),
         duplicated=reader.count - len(reader.results),
-        repeated_calls=sum(max(0, len(times) - 1) for times in starts.values()),
-        repeated_answered=repeated_after_answering(starts, killed_at_wall),
+        repeated_calls=sum(max(0, c - 1) for c in calls.values()),
+        forwarded_twice=completions.count - len(completions.results),
         ready_s=ready_s,
         kill_to_last_s=last - killed_at,
     )

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 
 from benchlib import Reader, bench_request, bench_scenario, keep_logs, producer, stack
-from crash_backlog import call_starts
+from crash_backlog import calls_per_request
 
 from streamrouter.codec import encode
 
@@ -78,7 +78,7 @@ async def rebalance_run(rate: float, timeout_s: float) -> RebalanceRun:
             while not wanted <= reader.results.keys() and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
             await asyncio.sleep(3)  # time for a duplicate to show up
-            calls = {rid: len(times) for rid, times in call_starts(running.sim_url, tag).items()}
+            calls = calls_per_request(running.sim_url, tag)
             if any(c > 1 for c in calls.values()) or not wanted <= reader.results.keys():
                 kept = keep_logs(running, tag)
                 repeated = sorted(rid for rid, c in calls.items() if c > 1)
