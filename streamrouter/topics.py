@@ -38,10 +38,11 @@ class AppTopics:
     feedback: faust.TopicT
 
     def forwarded_to(self) -> list[faust.TopicT]:
-        """Where the stages that forward one record for each they take (admit, budget,
-        classify, answer, synthesize) send it: the next stage's work, a completion, a
-        fan-in event, or a dead letter. Not a re-keyed request (the requests topic holds
-        the users' records, the largest to read): a second copy is dropped as a duplicate."""
+        """Where admit and the stages that forward one record for each they take
+        (budget, classify, answer, synthesize) send it: the next stage's work, a
+        completion, a fan-in event, or a dead letter. Not a re-keyed request: the
+        requests topic holds the users' records, the largest to read, and a second
+        copy is dropped as a duplicate once the first is admitted."""
         return [
             self.budget,
             self.classify,

@@ -8,6 +8,7 @@ from streamrouter.agents.expiry import (
     admitted_entry,
     done_entry,
     finished_at,
+    own_admission,
     seen_before,
 )
 
@@ -54,7 +55,15 @@ def test_a_ledger_value_says_whether_and_when_its_request_finished() -> None:
 def test_a_request_id_in_the_ledger_is_seen_before_unless_admitted_from_this_record() -> None:
     assert not seen_before(None, 7)
     assert seen_before(done_entry(100.0), 7)
-    assert seen_before(admitted_entry(3), 7)  # a client's retry: another record
+    assert seen_before(admitted_entry(3, 100.0), 7)  # a client's retry: another record
     assert seen_before("admitted", 7)  # a value written before offsets were kept
-    # Its own admission, taken again because its work is not on its topic: sent again.
-    assert not seen_before(admitted_entry(7), 7)
+    # Its own admission: whether its work landed is for the admit agent to find out.
+    assert not seen_before(admitted_entry(7, 100.0), 7)
+
+
+def test_a_records_own_admission_says_when_by_the_workers_clock() -> None:
+    assert own_admission(admitted_entry(7, 1234.4), 7) == 1234.0
+    assert own_admission(admitted_entry(7, 1234.4), 71) is None
+    assert own_admission(admitted_entry(71, 1234.4), 7) is None
+    assert own_admission(done_entry(1234.0), 7) is None
+    assert own_admission(None, 7) is None

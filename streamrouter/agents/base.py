@@ -172,9 +172,9 @@ class AgentGroup(ABC):
     ) -> Callable[[faust.StreamT], Awaitable[None]]:
         """The agent body every stage shares: trace, count, handle, never crash.
 
-        A stage that ``forwards_one`` record for each it takes (all but the planner, the
-        fan-in and finalize) skips a record whose forwarded one is already out
-        (``handover``): its model call was made and paid for, its work is on its way."""
+        A stage that ``forwards_one`` record for each it takes (budget, classify, answer,
+        synthesize) skips a record whose forwarded one is already out (``handover``):
+        its model call was made and paid for, its work is on its way."""
         metrics = self.rt.metrics
 
         async def agent(stream: faust.StreamT) -> None:
@@ -187,7 +187,7 @@ class AgentGroup(ABC):
                     ),
                     metrics.processing(stage),
                 ):
-                    source = source_of(record.topic, record.partition, record.offset)
+                    source = record_source(record)
                     _source.set(source)
                     try:
                         if forwards_one and await self.rt.handover.processed(
@@ -328,6 +328,10 @@ def load_learned_router(policy: Policy) -> LearnedRouter | None:
 
 def _cache_min_tokens(policy: Policy) -> int | None:
     return policy.cache.min_prefix_tokens if policy.cache.enabled else None
+
+
+def record_source(record: SourceRecord) -> str:
+    return source_of(record.topic, record.partition, record.offset, record.timestamp)
 
 
 def work_key(work: WorkItem) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "admitted_entry",
     "done_entry",
     "finished_at",
+    "own_admission",
     "seen_before",
 ]
 
@@ -33,18 +34,27 @@ DONE = "done"
 UNKNOWN = -math.inf  # when a request finished, for a ledger value that does not say
 
 
-def admitted_entry(offset: int) -> str:
-    """The ledger value of a request admitted from the requests record at ``offset``."""
-    return f"{ADMITTED}@{offset}"
+def admitted_entry(offset: int, now: float) -> str:
+    """The ledger value of a request admitted at ``now`` (epoch seconds) from the
+    requests record at ``offset``."""
+    return f"{ADMITTED}@{offset}@{round(now)}"
+
+
+def own_admission(value: str | None, offset: int) -> float | None:
+    """When the requests record at ``offset`` itself was admitted, if ``value`` says it
+    was (the record is being delivered again); otherwise None."""
+    prefix = f"{ADMITTED}@{offset}@"
+    if value is None or not value.startswith(prefix):
+        return None
+    return float(value.removeprefix(prefix))
 
 
 def seen_before(value: str | None, offset: int) -> bool:
     """Whether a ledger value makes the requests record at ``offset`` a duplicate: the
-    request id was admitted or finished, from another record. The record's own admission
-    is not: the admit agent takes a record again only when the work it sent is not on
-    its topic (``handover``), so that work is sent again, not dropped (its ``admitted``
-    landed and the work did not, as on a cluster where the two have different leaders)."""
-    return value is not None and value != admitted_entry(offset)
+    request id was admitted from another record (a client's retry), or finished. The
+    record's own admission is not: whether its work landed is for the admit agent to
+    find out (on a cluster the mark can land and the work not)."""
+    return value is not None and own_admission(value, offset) is None
 
 
 def done_entry(now: float) -> str:

@@ -8,11 +8,12 @@ record again. Two things tell it what was already done:
 - results: finalize publishes a result, then marks the request done in the ledger; the
   results topic knows of a result the ledger may not.
 - sources: every record an agent sends names the record it came from in the
-  ``streamrouter-source`` header. Admit, budget, classify, answer and synthesize forward
+  ``streamrouter-source`` header. Budget, classify, answer and synthesize forward
   exactly one record for each they take (the next stage's work, a completion, a fan-in
   event, a dead letter), so that record is the stage's "done" mark, written in the same
   produce as the output itself: a record some output names is not processed again (no
   second paid call, no second copy of its work), and one whose output did not land is.
+  Admit asks the same about a request its ledger mark says it admitted before.
 
 So after each assignment the agents read the results and output topics, from the
 oldest record they are handed, before calling a model or publishing a result.
@@ -25,7 +26,7 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamrouter.client import groupless_consumer, records_up_to, wait_for_partitions
 
@@ -40,9 +41,10 @@ READ_TIMEOUT_S = 30.0
 RETRY_PAUSE_S = 1.0
 
 
-def source_of(topic: str, partition: int, offset: int) -> str:
-    """The value of the source header for a record at ``topic[partition]@offset``."""
-    return f"{topic}/{partition}/{offset}"
+def source_of(topic: str, partition: int, offset: int, timestamp_s: float) -> str:
+    """The value of the source header for a record at ``topic[partition]@offset``, written
+    at ``timestamp_s``: a topic deleted and created again restarts its offsets at 0."""
+    return f"{topic}/{partition}/{offset}/{round(timestamp_s * 1000)}"
 
 
 @dataclass
@@ -64,24 +66,45 @@ async def written_since(
     """The records on ``results_topic`` and ``output_topics`` written at or after ``since_ms``."""
     written = Written()
     async with groupless_consumer(broker) as consumer:
-        tps = []
-        for topic in (results_topic, *output_topics):
-            # Fresh metadata, and a topic not there yet is waited for, not taken for empty.
-            tps += [TopicPartition(topic, p) for p in await wait_for_partitions(consumer, topic)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        starts = await consumer.offsets_for_times({tp: since_ms for tp in tps})
-        for tp in tps:
-            found = starts.get(tp)
-            # None (Kafka) or a negative timestamp (tansu): nothing written since.
-            consumer.seek(tp, ends[tp] if found is None or found.timestamp < 0 else found.offset)
-        async for r in records_up_to(consumer, ends):
-            if r.topic == results_topic and r.key:
-                written.result_ids.add(r.key.decode(errors="replace"))
-            for name, value in r.headers:
-                if name == SOURCE_HEADER:
-                    written.sources.add(value.decode(errors="replace"))
+        async with asyncio.timeout(READ_TIMEOUT_S):
+            ends = await _seek_to_times(consumer, (results_topic, *output_topics), since_ms)
+        # A backlog can take longer than any fixed time to read: only a read that stops
+        # making progress is given up.
+        idle = asyncio.timeout(READ_TIMEOUT_S)
+        async with idle:
+            async for r in records_up_to(consumer, ends):
+                idle.reschedule(asyncio.get_running_loop().time() + READ_TIMEOUT_S)
+                if r.topic == results_topic and r.key:
+                    written.result_ids.add(r.key.decode(errors="replace"))
+                for name, value in r.headers:
+                    if name == SOURCE_HEADER and value is not None:
+                        written.sources.add(value.decode(errors="replace"))
     return written
+
+
+async def _seek_to_times(
+    consumer: AIOKafkaConsumer, topics: Collection[str], since_ms: int
+) -> dict[TopicPartition, int]:
+    """Assign every partition of ``topics``, each at its first record written at or after
+    ``since_ms``; the end offsets to read up to."""
+    tps = []
+    for topic in topics:
+        # Fresh metadata, and a topic not there yet is waited for, not taken for empty.
+        tps += [TopicPartition(topic, p) for p in await wait_for_partitions(consumer, topic)]
+    consumer.assign(tps)
+    ends = await consumer.end_offsets(tps)
+    starts = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+    for tp in tps:
+        found = starts.get(tp)
+        # None (Kafka) or a negative timestamp (tansu): nothing written since.
+        consumer.seek(tp, ends[tp] if found is None or found.timestamp < 0 else found.offset)
+    return ends
+
+
+def read_start_ms(timestamp_s: float) -> int:
+    """Where a read must start to see what was written after a record written at
+    ``timestamp_s``, by a clock up to the skew behind (never before the epoch)."""
+    return max(0, int(timestamp_s * 1000) - CLOCK_SKEW_MS)
 
 
 class PreviousOwner:
@@ -89,7 +112,7 @@ class PreviousOwner:
     doc), read once per assignment.
 
     The topics are read from the oldest record asked about since the assignment (less
-    the clock skew), and again only for a record older than that: every record an agent
+    the clock skew), and again only for an older one: every record an agent
     is handed after an assignment is at or after its committed offset, and only what was
     written after such a record can come from it. A read that fails or times out is
     logged and made again after a pause: the agents wait (fail closed), since going on
@@ -128,17 +151,15 @@ class PreviousOwner:
         return self._written
 
     def _covers(self, timestamp_s: float) -> bool:
-        """Whether what was read covers a record written at ``timestamp_s``."""
-        return self._read_since is not None and self._read_since <= timestamp_s * 1000
+        """Whether what was read covers what was written after a record written at
+        ``timestamp_s``, by a clock up to the skew behind."""
+        return self._read_since is not None and self._read_since <= read_start_ms(timestamp_s)
 
     async def _read(self, timestamp_s: float) -> None:
-        since_ms = max(0, int(timestamp_s * 1000) - CLOCK_SKEW_MS)
+        since_ms = read_start_ms(timestamp_s)
         assignments = self._assignments
         try:
-            found = await asyncio.wait_for(
-                written_since(self._broker, self._results, self._outputs, since_ms),
-                READ_TIMEOUT_S,
-            )
+            found = await written_since(self._broker, self._results, self._outputs, since_ms)
         except Exception:
             log.exception("could not read what was written since %d ms; trying again", since_ms)
             await asyncio.sleep(RETRY_PAUSE_S)

@@ -15,13 +15,14 @@ from streamrouter.admin import (
     load_topic_settings,
     plan_topics,
 )
-from streamrouter.agents.base import AgentGroup, Runtime, log, utcnow
+from streamrouter.agents.base import AgentGroup, Runtime, log, record_source, utcnow
 from streamrouter.agents.expiry import (
     UNKNOWN,
     LedgerExpiry,
     admitted_entry,
     done_entry,
     finished_at,
+    own_admission,
     seen_before,
 )
 from streamrouter.agents.handover import CLOCK_SKEW_MS
@@ -62,9 +63,7 @@ class RoutingAgents(AgentGroup):
             self._taken_over.clear()
             self._results_out.clear()
 
-        app.agent(topics.requests, name="admit")(
-            self.loop("admit", self.admit_one, forwards_one=True)
-        )
+        app.agent(topics.requests, name="admit")(self.loop("admit", self.admit_one))
         app.agent(topics.budget, name="budget")(
             self.loop("budget", self.budget_one, forwards_one=True)
         )
@@ -138,11 +137,24 @@ class RoutingAgents(AgentGroup):
                 rid = admission.request.request_id
                 await self.publish(self.topics.requests, rid.encode(), encode(admission.request))
             case WorkItem():
+                rid = admission.request.request_id
+                if await self._sent_before(record, rid):
+                    log.info("duplicate request %s: delivered again", rid)
+                    return
                 if self.rt.policy.budgets.for_tenant(admission.request.tenant) is None:
                     await self.route(admission, spent=0.0)
                 else:  # the tenant's spend lives on the tenant's partition
                     await self.send(self.topics.budget, admission, admission.request.tenant)
-                ledger[admission.request.request_id] = admitted_entry(record.offset)
+                ledger[rid] = admitted_entry(record.offset, time.time())
+
+    async def _sent_before(self, record: SourceRecord, request_id: str) -> bool:
+        """Whether this very record was admitted before and its work is on its topic. The
+        ledger says when it was admitted, by the worker's clock: the record's own
+        timestamp is the producer's, a user's clock, and cannot date the read."""
+        admitted_at = own_admission(self.tables.ledger.get(request_id), record.offset)
+        if admitted_at is None:
+            return False
+        return await self.rt.handover.processed(record_source(record), admitted_at)
 
     async def budget_one(self, record: SourceRecord) -> None:
         work = decode(record.value, WorkItem)
@@ -231,7 +243,10 @@ class RoutingAgents(AgentGroup):
             if finished_at(self.tables.ledger.get(result.request_id)) is None:
                 self.mark_done(result.request_id, record.partition)  # the previous owner's
         else:
-            await self.finalize(result, record.partition)
+            # A done mark without its result: its spend may have landed, and booking it
+            # twice would refuse the tenant's requests early.
+            marked = finished_at(self.tables.ledger.get(result.request_id)) is not None
+            await self.finalize(result, record.partition, book_spend=not marked)
         ledger = self.tables.ledger
         for request_id in self.expiry.due(record.partition, time.time()):
             ledger.pop(request_id, None)
@@ -248,9 +263,12 @@ class RoutingAgents(AgentGroup):
         if request_id in self._results_out:
             return True
         done_at = finished_at(self.tables.ledger.get(request_id))
-        if done_at is not None and done_at < record.timestamp - CLOCK_SKEW_MS / 1000:
+        if done_at is None:
+            return await self.rt.handover.finished(request_id, record.timestamp)
+        if done_at < record.timestamp - CLOCK_SKEW_MS / 1000:
             return True
-        return await self.rt.handover.finished(request_id, record.timestamp)
+        # The result was sent just before its mark: read from the earlier of the two.
+        return await self.rt.handover.finished(request_id, min(done_at, record.timestamp))
 
     def take_over(self, partition: int) -> None:
         """The first completion of a partition since the assignment: from now on, forget
@@ -264,13 +282,17 @@ class RoutingAgents(AgentGroup):
         self.expiry.restart(partition, recovered, time.time())
         self._taken_over.add(partition)
 
-    async def finalize(self, result: LLMResult, partition: int) -> None:
+    async def finalize(self, result: LLMResult, partition: int, book_spend: bool = True) -> None:
         result = result.model_copy(update={"trace_id": tracing.current_trace_id()})
         if result.status == "error" and result.error is not None:
             tracing.record_event("error_result", {"error.type": result.error.type}, error=True)
         self.rt.metrics.observe_result(result)
         await self.send(self.topics.results, result, result.request_id)
-        if result.total_cost_usd and self.rt.policy.budgets.for_tenant(result.tenant):
+        if (
+            book_spend
+            and result.total_cost_usd
+            and self.rt.policy.budgets.for_tenant(result.tenant)
+        ):
             await self.send(self.topics.spend, result, result.tenant)
         self.mark_done(result.request_id, partition)
 

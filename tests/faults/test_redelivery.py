@@ -192,7 +192,7 @@ async def run_marked_without_output(directory: Path) -> tuple[str, list[str], Ou
             partition = partition_of(admitted.request_id.encode())
             offset = await end_offset(stack.broker_url, TOPICS.requests, partition)
             await send_all(client, [admitted])
-            mark = json.dumps(f"admitted@{offset}").encode()
+            mark = json.dumps(f"admitted@{offset}@{round(time.time())}").encode()
             await produce(stack.broker_url, LEDGER_CHANGELOG, ledger_key(admitted.request_id), mark)
             done_id = f"fault-ledger-done-{uuid.uuid4().hex[:8]}"
             completion = follower.results[served.request_id][0].model_copy(
