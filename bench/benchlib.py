@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -68,9 +69,12 @@ async def stack(scenario: str, **env: str) -> AsyncIterator[EmbeddedStack]:
 
 
 def keep_logs(running: EmbeddedStack, tag: str) -> Path:
-    """A copy of the stack's logs that outlives it (for a run that missed its goal)."""
+    """A copy of the stack's logs, and the simulator's call log (``calls.json``), that
+    outlives it (for a run that missed its goal)."""
     kept = Path(tempfile.mkdtemp(prefix=f"{tag}-logs-"))
     shutil.copytree(running.log_dir, kept, dirs_exist_ok=True)
+    with urllib.request.urlopen(f"{running.sim_url}/_sim/calls", timeout=30) as response:
+        (kept / "calls.json").write_bytes(response.read())
     return kept
 
 
