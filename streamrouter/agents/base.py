@@ -24,6 +24,7 @@ from faust.types import EventT
 
 from streamrouter.agents.expiry import finished_at
 from streamrouter.agents.handover import SOURCE_HEADER, PreviousOwner, source_of
+from streamrouter.agents.recent import RecentlyTaken
 from streamrouter.codec import decode_or_none, encode
 from streamrouter.config import BUILT_IN_POLICY, Policy, Settings
 from streamrouter.errors import ConfigError
@@ -100,6 +101,8 @@ class Runtime:
         self.learned = load_learned_router(policy)
         # What routes: the policy file's version (config.policy_version), or the built-in.
         self.policy_version = policy_version
+        # The records taken lately: a second copy of one is skipped.
+        self.taken = RecentlyTaken()
         # What the previous owner of a partition wrote: reset at each assignment.
         self.handover = PreviousOwner(
             settings.broker,
@@ -189,6 +192,9 @@ class AgentGroup(ABC):
                 ):
                     source = record_source(record)
                     _source.set(source)
+                    if not self.rt.taken.take(source):
+                        log.info("%s was delivered twice; the first copy is taken", source)
+                        continue
                     try:
                         if forwards_one and await self.rt.handover.processed(
                             source, record.timestamp
