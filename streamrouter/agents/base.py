@@ -194,12 +194,14 @@ class AgentGroup(ABC):
                     _source.set(source)
                     if not self.rt.taken.take(source):
                         log.info("%s was delivered twice; the first copy is taken", source)
+                        metrics.observe_skipped(stage, "taken")
                         continue
                     try:
                         if forwards_one and await self.rt.handover.processed(
                             source, record.timestamp
                         ):
                             log.info("%s was processed before it was handed over", source)
+                            metrics.observe_skipped(stage, "forwarded")
                             continue
                         await handle(record)
                     except Exception as exc:

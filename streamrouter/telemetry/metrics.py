@@ -97,6 +97,13 @@ class Metrics:
             ["tenant"],
             registry=r,
         )
+        self.skipped = Counter(
+            "streamrouter_records_skipped",
+            "Records delivered again and not processed, by stage and reason: forwarded "
+            "(their output was already out) or taken (a second copy of one taken lately).",
+            ["stage", "reason"],
+            registry=r,
+        )
         self.in_flight = Gauge(
             "streamrouter_in_flight", "Events being processed, by stage.", ["stage"], registry=r
         )
@@ -142,6 +149,9 @@ class Metrics:
 
     def observe_dead_letter(self, reason: str) -> None:
         self.dead_letters.labels(reason).inc()
+
+    def observe_skipped(self, stage: str, reason: str) -> None:
+        self.skipped.labels(stage, reason).inc()
 
     @contextmanager
     def processing(self, stage: str) -> Iterator[None]:

@@ -21,11 +21,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from streamrouter.client import StreamClient, bootstrap_servers, groupless_consumer
 from streamrouter.codec import encode
@@ -75,6 +77,19 @@ async def wait_for_sonnet_calls(stack: EmbeddedStack, ids: list[str]) -> None:
     raise AssertionError("the requests were never escalated to sonnet")
 
 
+def skipped_records(stack: EmbeddedStack) -> dict[tuple[str, str], float]:
+    """The newest worker's ``streamrouter_records_skipped_total``, by (stage, reason)."""
+    url = f"http://127.0.0.1:{stack.web_ports[-1]}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.labels["stage"], sample.labels["reason"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "streamrouter_records_skipped_total"
+    }
+
+
 async def run_kill_after_escalation(directory: Path) -> Outcome:
     env = {"STREAMROUTER_MODEL_TIMEOUT_S": "60"}  # the dev stack's 10 s would cut HOLD_S
     stack = await asyncio.to_thread(start_stack, directory, SCENARIO, **env)
@@ -96,7 +111,12 @@ async def run_kill_after_escalation(directory: Path) -> Outcome:
             await asyncio.to_thread(stack.start_worker)
             await follower.settle(held + escalated, 120, 3)
             return Outcome.capture(
-                stack, follower, held + escalated, escalated=escalated, killed_at=killed_at
+                stack,
+                follower,
+                held + escalated,
+                escalated=escalated,
+                killed_at=killed_at,
+                skipped=await asyncio.to_thread(skipped_records, stack),
             )
     finally:
         await asyncio.to_thread(stack.stop)
@@ -123,6 +143,10 @@ def test_a_forwarded_call_is_not_made_again(killed: Outcome) -> None:
         for rid in killed.notes["escalated"]
     }
     assert haiku_calls == dict.fromkeys(killed.notes["escalated"], 1)
+
+
+def test_the_records_skipped_are_counted(killed: Outcome) -> None:
+    assert killed.notes["skipped"] == {("answer-haiku", "forwarded"): ESCALATED}
 
 
 def test_the_calls_still_running_at_the_kill_are_made_again(killed: Outcome) -> None:
